@@ -1,0 +1,1 @@
+"""Chip models: the same Network under a chip's number formats and step rules."""

@@ -1,0 +1,24 @@
+"""nirsim: the differentiable reference simulator for NIR graphs.
+
+Importing nirsim turns on jax's float64 mode: the ideal reference is computed in
+float64 (set ``JAX_ENABLE_X64=0`` before import and pass float32 inputs to opt out).
+"""
+
+import os as _os
+
+import jax as _jax
+
+if _os.environ.get("JAX_ENABLE_X64", "1").lower() not in ("0", "false"):
+    _jax.config.update("jax_enable_x64", True)
+
+from . import primitives as primitives
+from ._errors import (
+    GraphError as GraphError,
+    InputError as InputError,
+    NirsimError as NirsimError,
+    SimulationError as SimulationError,
+)
+from ._graph import GraphWarning as GraphWarning
+from ._network import Network as Network, load as load
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""How time advances: the event-driven ideal solvers and the discrete rules."""
