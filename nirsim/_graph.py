@@ -130,12 +130,8 @@ def flatten(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict, list]:
             inner_nodes, inner_edges = flatten(node, q + ".")
             nodes.update(inner_nodes)
             edges.extend(inner_edges)
-            ins = [
-                q + "." + k for k, n in node.nodes.items() if isinstance(n, nir.Input)
-            ]
-            outs = [
-                q + "." + k for k, n in node.nodes.items() if isinstance(n, nir.Output)
-            ]
+            ins = [q + "." + k for k, n in node.nodes.items() if isinstance(n, nir.Input)]
+            outs = [q + "." + k for k, n in node.nodes.items() if isinstance(n, nir.Output)]
             sub_io[q] = (ins, outs)
         else:
             nodes[q] = node
@@ -165,9 +161,7 @@ def _check_edges(nodes: Mapping, edges: list[tuple[str, str]]) -> None:
             if end not in nodes:
                 # Suggest among nodes of the same (sub)graph first.
                 scope = end.rsplit(".", 1)[0] + "." if "." in end else ""
-                local = (
-                    [n for n in nodes if n.startswith(scope)] if scope else list(nodes)
-                )
+                local = [n for n in nodes if n.startswith(scope)] if scope else list(nodes)
                 raise GraphError(
                     f"edge ('{a}', '{b}'): {role} node '{end}' does not exist"
                     + _suggest(end, local or nodes)
@@ -227,9 +221,7 @@ def build_primitives(
             try:
                 prim = PRIMITIVES[type(node).__name__].from_nir(node, in_shape)
             except GraphError as e:
-                raise GraphError(
-                    f"node '{name}' ({type(node).__name__}): {e}"
-                ) from None
+                raise GraphError(f"node '{name}' ({type(node).__name__}): {e}") from None
             except Exception as e:  # nir nodes with missing or malformed fields
                 raise GraphError(
                     f"node '{name}' ({type(node).__name__}): cannot read its "
@@ -237,11 +229,7 @@ def build_primitives(
                 ) from None
             if isinstance(node, nir.Output):
                 declared = _declared_shape(node)
-                if (
-                    declared is not None
-                    and in_shape is not None
-                    and declared != in_shape
-                ):
+                if declared is not None and in_shape is not None and declared != in_shape:
                     warn.append(
                         f"node '{name}' (Output) declares shape {declared} but receives "
                         f"{in_shape}; using {in_shape}"
@@ -337,15 +325,11 @@ def compile_graph(
 ) -> tuple[dict[str, AbstractPrimitive], list[str], list[tuple[str, str]]]:
     """Flatten, validate, build and order a NIR graph (see :func:`nirsim.load`)."""
     if not isinstance(graph, nir.NIRGraph):
-        raise GraphError(
-            f"expected a nir.NIRGraph or a path, got {type(graph).__name__}"
-        )
+        raise GraphError(f"expected a nir.NIRGraph or a path, got {type(graph).__name__}")
     nodes, edges = flatten(graph)
     for name, node in nodes.items():
         if type(node).__name__ not in PRIMITIVES or not isinstance(node, nir.NIRNode):
-            raise GraphError(
-                f"node '{name}': unknown node type '{type(node).__name__}'"
-            )
+            raise GraphError(f"node '{name}': unknown node type '{type(node).__name__}'")
     _check_edges(nodes, edges)
     nodes, edges = _splice_identities(dict(nodes), list(edges))
     if not any(isinstance(n, nir.Input) for n in nodes.values()):
@@ -357,9 +341,7 @@ def compile_graph(
     _check_shapes(prims, edges)
     order = evaluation_order(prims, edges)
     for name, p in prims.items():
-        if not isinstance(p, PRIMITIVES["Input"]) and not any(
-            b == name for _, b in edges
-        ):
+        if not isinstance(p, PRIMITIVES["Input"]) and not any(b == name for _, b in edges):
             warn.append(f"node '{name}' ({p.nir_type}) has no incoming edge")
     reason = getattr(graph, "_nirsim_read_warning", None)
     if reason:

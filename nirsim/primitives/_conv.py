@@ -26,9 +26,7 @@ def padding_config(padding, n: int) -> str | tuple[int, ...]:
         padding = padding.decode() if isinstance(padding, bytes) else padding
     if isinstance(padding, str):
         if padding not in ("same", "valid"):
-            raise GraphError(
-                f"padding must be 'same', 'valid' or sizes, got {padding!r}"
-            )
+            raise GraphError(f"padding must be 'same', 'valid' or sizes, got {padding!r}")
         return padding
     return as_tuple(padding, n, "padding")
 
@@ -42,9 +40,7 @@ def conv_out_size(size, kernel, stride, padding, dilation) -> tuple[int, ...]:
         p = 0 if padding == "valid" else padding[i]
         o = (n + 2 * p - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1
         if o <= 0:
-            raise GraphError(
-                f"kernel does not fit the input of spatial size {tuple(size)}"
-            )
+            raise GraphError(f"kernel does not fit the input of spatial size {tuple(size)}")
         out.append(o)
     return tuple(out)
 

@@ -40,9 +40,7 @@ def cuba_propagate(i_syn, v, drive, tau_syn, tau_mem, r, v_leak, w_in, h):
     v_inf = v_leak + r * i_inf
     ea = jnp.exp(-a * h)
     i_new = i_inf + d * ea
-    v_new = (
-        v_inf + (v - v_inf) * jnp.exp(-b * h) + r * d * b * h * ea * phi1((b - a) * h)
-    )
+    v_new = v_inf + (v - v_inf) * jnp.exp(-b * h) + r * d * b * h * ea * phi1((b - a) * h)
     return i_new, v_new
 
 

@@ -25,9 +25,7 @@ class Affine(AbstractStateless):
     def __init__(self, weight, bias, *, source_dtypes=()):
         self.weight = as_param(weight, "weight")
         if self.weight.ndim < 2:
-            raise GraphError(
-                f"weight must be at least 2-D, got shape {self.weight.shape}"
-            )
+            raise GraphError(f"weight must be at least 2-D, got shape {self.weight.shape}")
         self.bias = as_param(bias, "bias", self.weight.shape[:-1])
         self.source_dtypes = source_dtypes
 

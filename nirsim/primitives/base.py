@@ -86,7 +86,7 @@ def check_positive(module: eqx.Module, names: tuple[str, ...]) -> None:
 def check_same_shape(module: eqx.Module, names: tuple[str, ...]) -> Shape:
     shapes = {n: tuple(np.shape(getattr(module, n))) for n in names}
     first = shapes[names[0]]
-    for n, s in shapes.items():
+    for s in shapes.values():
         if s != first:
             detail = ", ".join(f"{k}{v}" for k, v in shapes.items())
             raise GraphError(f"parameters must share one shape, got {detail}")
@@ -151,9 +151,7 @@ class AbstractPrimitive(eqx.Module):
         return out
 
 
-def source_dtypes(
-    node: nir.NIRNode, names: tuple[str, ...]
-) -> tuple[tuple[str, str], ...]:
+def source_dtypes(node: nir.NIRNode, names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """Record the numpy dtype of each parameter of a NIR node."""
     out = []
     for n in names:
@@ -252,9 +250,7 @@ class AbstractSpikingNeuron(AbstractNeuron):
     def reset(self, state: eqx.Module, fired: Array, subtract: bool) -> eqx.Module:
         """After a spike: ``v <- v_reset``, or ``v <- v - (v_threshold - v_reset)``."""
         if subtract:
-            v = jnp.where(
-                fired, state.v - (self.threshold() - self.reset_value()), state.v
-            )
+            v = jnp.where(fired, state.v - (self.threshold() - self.reset_value()), state.v)
         else:
             v = jnp.where(fired, self.reset_value(), state.v)
         return dataclasses.replace(state, v=v)

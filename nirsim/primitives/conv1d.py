@@ -50,9 +50,7 @@ class Conv1d(AbstractStateless):
             raise GraphError(
                 f"weight must be 3-D (C_out, C_in, k), got {self.weight.shape}"
             )
-        self.bias = as_param(
-            0.0 if bias is None else bias, "bias", self.weight.shape[:1]
-        )
+        self.bias = as_param(0.0 if bias is None else bias, "bias", self.weight.shape[:1])
         self.input_shape = as_tuple(input_shape, 1, "input_shape")
         self.stride = as_tuple(stride, 1, "stride")
         self.padding = padding_config(padding, 1)
@@ -113,9 +111,7 @@ class Conv1d(AbstractStateless):
         )
 
     def linear(self, x: Array) -> Array:
-        return conv(
-            x, self.weight, self.stride, self.padding, self.dilation, self.groups
-        )
+        return conv(x, self.weight, self.stride, self.padding, self.dilation, self.groups)
 
     def offset(self) -> Array:
         return jnp.broadcast_to(self.bias[:, None], self.out_shape)

@@ -70,9 +70,7 @@ class LI(AbstractNeuron):
         return MembraneState(v=self.v_leak)
 
     def vector_field(self, state, drive):
-        return MembraneState(
-            v=leaky_field(state.v, drive, self.tau, self.r, self.v_leak)
-        )
+        return MembraneState(v=leaky_field(state.v, drive, self.tau, self.r, self.v_leak))
 
     def propagate(self, state, drive, h):
         return MembraneState(

@@ -22,9 +22,7 @@ class Linear(AbstractStateless):
     def __init__(self, weight, *, source_dtypes=()):
         self.weight = as_param(weight, "weight")
         if self.weight.ndim < 2:
-            raise GraphError(
-                f"weight must be at least 2-D, got shape {self.weight.shape}"
-            )
+            raise GraphError(f"weight must be at least 2-D, got shape {self.weight.shape}")
         self.source_dtypes = source_dtypes
 
     def __check_init__(self):
