@@ -22,3 +22,6 @@ from ._graph import GraphWarning as GraphWarning
 from ._network import Network as Network, load as load
 
 __version__ = "0.1.0"
+from ._data import Current as Current, Spikes as Spikes
+from ._trace import Trace as Trace, load_trace as load_trace
+from ._simulate import simulate as simulate

@@ -1,0 +1,248 @@
+"""Simulation inputs: piecewise-constant currents and impulse (spike) lists.
+
+Both hold an optional batch: leading axes before the time/event axis. Conversion to
+and from NIRData follows DESIGN.md section 5: ``n_neurons`` is the node's shape
+flattened in C order, and EventData indices count the same way.
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax.numpy as jnp
+import nir
+import numpy as np
+
+from ._custom_types import Array, Shape
+from ._errors import InputError
+
+
+def _finite_positive(x, name: str) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number, got {x!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise InputError(f"{name} must be finite and > 0, got {v!r}")
+    return v
+
+
+class Current(eqx.Module):
+    """A piecewise-constant input current.
+
+    ``values[..., n, *shape]`` is the current on ``[n dt, (n+1) dt)`` (the input
+    node's unit); it is 0 after the last bin. Leading axes before the step axis are a
+    batch. ``dt`` is in the graph's time unit (seconds for published graphs).
+
+    Example: ``Current(np.eye(1)[None].repeat(3, 0)[..., 0], dt=1e-4)`` is a current
+    of 1 for three bins of 0.1 ms on a one-neuron input.
+    """
+
+    values: Array
+    dt: float = eqx.field(static=True)
+
+    def __init__(self, values, dt):
+        self.values = jnp.asarray(values, dtype=float)
+        self.dt = _finite_positive(dt, "Current dt")
+        if self.values.ndim < 1:
+            raise InputError("Current values need a time axis")
+
+    def __check_init__(self):
+        try:
+            arr = np.asarray(self.values)
+        except Exception:
+            return
+        if not np.all(np.isfinite(arr)):
+            raise InputError("Current values contain NaN or infinity")
+
+    def n_steps(self, shape: Shape) -> int:
+        return int(self.values.shape[self.values.ndim - len(shape) - 1])
+
+    def batch_shape(self, shape: Shape) -> Shape:
+        return tuple(self.values.shape[: self.values.ndim - len(shape) - 1])
+
+    @classmethod
+    def from_nir(cls, data: nir.TimeGriddedData, shape: Shape | None = None) -> Current:
+        """From ``nir.TimeGriddedData`` (``(samples, steps, n_neurons)``); the sample
+        axis becomes the batch axis; columns are reshaped to ``shape`` (C order)."""
+        arr = np.asarray(data.data, dtype=float)
+        if shape is not None:
+            if arr.shape[-1] != math.prod(shape):
+                raise InputError(
+                    f"TimeGriddedData has {arr.shape[-1]} columns, the input node has "
+                    f"shape {tuple(shape)} ({math.prod(shape)} values)"
+                )
+            arr = arr.reshape(arr.shape[:2] + tuple(shape))
+        return cls(arr, data.dt)
+
+    def to_nir(self, shape: Shape) -> nir.TimeGriddedData:
+        """As ``nir.TimeGriddedData``; an unbatched current becomes one sample."""
+        arr = np.asarray(self.values)
+        steps = self.n_steps(shape)
+        return nir.TimeGriddedData(arr.reshape(-1, steps, math.prod(shape)), self.dt)
+
+
+class Spikes(eqx.Module):
+    """A list of impulses (spikes): ``sum_k a_k delta(t - times[k])`` on neuron
+    ``indices[k]`` (flat C-order index into the node's shape).
+
+    ``values`` scales each impulse's area (default 1; the simulator multiplies by
+    ``spike_area``). Leading axes are a batch; missing events are padded with
+    ``time = inf`` and ``index = -1``, as in ``nir.EventData``. Times are in the graph's
+    time unit.
+    """
+
+    times: Array
+    indices: Array
+    values: Array | None = None
+    n_neurons: int | None = eqx.field(static=True, default=None)
+    t_max: float | None = eqx.field(static=True, default=None)
+
+    def __init__(self, times, indices, values=None, *, n_neurons=None, t_max=None):
+        t = np.asarray(times, dtype=float) if not isinstance(times, jnp.ndarray) else times
+        i = np.asarray(indices) if not isinstance(indices, jnp.ndarray) else indices
+        if t.shape != i.shape:
+            raise InputError(
+                f"spike times {tuple(t.shape)} and indices {tuple(i.shape)} differ in shape"
+            )
+        if t.ndim == 0:
+            raise InputError("spike times need an event axis")
+        self.times = jnp.asarray(t, dtype=float)
+        self.indices = jnp.asarray(i).astype(jnp.int32)
+        if values is not None:
+            v = jnp.asarray(values, dtype=float)
+            if v.shape != self.times.shape:
+                raise InputError(
+                    f"spike values {tuple(v.shape)} differ in shape from times "
+                    f"{tuple(self.times.shape)}"
+                )
+            values = v
+        self.values = values
+        self.n_neurons = None if n_neurons is None else int(n_neurons)
+        self.t_max = None if t_max is None else float(t_max)
+
+    def __check_init__(self):
+        try:
+            t = np.asarray(self.times)
+            i = np.asarray(self.indices)
+        except Exception:
+            return
+        valid = i >= 0
+        if np.any(np.isnan(t)) or np.any(t[valid] < 0) or np.any(~np.isfinite(t[valid])):
+            raise InputError("spike times must be finite and >= 0 (padding: inf, -1)")
+        if self.n_neurons is not None and np.any(i >= self.n_neurons):
+            raise InputError(
+                f"spike index {int(i.max())} out of range for {self.n_neurons} neurons"
+            )
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.times.shape[:-1])
+
+    def count(self) -> Array:
+        """Number of spikes (per batch element)."""
+        return jnp.sum(self.indices >= 0, axis=-1)
+
+    def counts_per_neuron(self, n_neurons: int | None = None) -> np.ndarray:
+        """Spike count per neuron, shape ``(*batch, n_neurons)`` (numpy)."""
+        n = n_neurons or self.n_neurons
+        if n is None:
+            raise InputError("counts_per_neuron needs n_neurons")
+        idx = np.asarray(self.indices).reshape(-1, self.indices.shape[-1])
+        out = np.zeros((idx.shape[0], n), dtype=np.int64)
+        for b in range(idx.shape[0]):
+            valid = idx[b][idx[b] >= 0]
+            np.add.at(out[b], valid, 1)
+        return out.reshape(self.batch_shape + (n,))
+
+    def trains(self, n_neurons: int | None = None) -> list:
+        """Sorted spike times per neuron: a list over neurons (nested lists for a
+        batch) of numpy arrays."""
+        n = n_neurons or self.n_neurons
+        if n is None:
+            raise InputError("trains needs n_neurons")
+        t = np.asarray(self.times).reshape(-1, self.times.shape[-1])
+        idx = np.asarray(self.indices).reshape(-1, self.indices.shape[-1])
+        out = []
+        for b in range(t.shape[0]):
+            out.append([np.sort(t[b][idx[b] == k]) for k in range(n)])
+        if not self.batch_shape:
+            return out[0]
+        return out
+
+    @classmethod
+    def from_grid(cls, grid, dt: float, *, t_offset: float = 0.0) -> Spikes:
+        """From a gridded raster ``grid[..., step, neuron]`` (flat C-order neuron axis;
+        bool, or counts/areas):
+        one impulse per non-zero bin at ``step * dt + t_offset`` (bin start, NIRData's
+        convention); non-boolean entries become the impulse values."""
+        dt = _finite_positive(dt, "dt")
+        g = np.asarray(grid)
+        return _spikes_from_raster(g, dt, t_offset, g.dtype != bool)
+
+    @classmethod
+    def from_nir(
+        cls, data: nir.EventData | nir.TimeGriddedData, n_neurons: int | None = None
+    ) -> Spikes:
+        """From ``nir.EventData``, ``nir.ValuedEventData`` or a boolean (or count)
+        ``nir.TimeGriddedData``; the sample axis becomes the batch axis."""
+        if isinstance(data, nir.TimeGriddedData):
+            s = cls.from_grid(data.data, data.dt)
+            return cls(
+                s.times, s.indices, s.values, n_neurons=data.n_neurons, t_max=data.t_max
+            )
+        if isinstance(data, nir.EventData):
+            values = getattr(data, "value", None)
+            idx = np.asarray(data.idx)
+            t = np.where(idx >= 0, np.asarray(data.time, dtype=float), np.inf)
+            return cls(t, idx, values, n_neurons=data.n_neurons, t_max=data.t_max)
+        raise InputError(f"cannot read spikes from {type(data).__name__}")
+
+    def to_nir(
+        self, n_neurons: int | None = None, t_max: float | None = None
+    ) -> nir.EventData:
+        """As ``nir.EventData`` (``ValuedEventData`` when values are set); an
+        unbatched list becomes one sample. Events are sorted by time."""
+        n = n_neurons or self.n_neurons
+        tm = t_max if t_max is not None else self.t_max
+        if n is None or tm is None:
+            raise InputError("to_nir needs n_neurons and t_max")
+        t = np.asarray(self.times).reshape(-1, self.times.shape[-1])
+        idx = np.asarray(self.indices).reshape(-1, self.indices.shape[-1])
+        t = np.where(idx >= 0, t, np.inf)
+        order = np.argsort(t, axis=-1, kind="stable")
+        t = np.take_along_axis(t, order, -1)
+        idx = np.take_along_axis(idx, order, -1).astype(np.int64)
+        if self.values is not None:
+            v = np.take_along_axis(np.asarray(self.values).reshape(t.shape), order, -1)
+            return nir.ValuedEventData(idx, t, v, int(n), float(tm))
+        return nir.EventData(idx, t, int(n), float(tm))
+
+
+def _spikes_from_raster(g: np.ndarray, dt: float, t_offset: float, valued: bool):
+    # g: (*batch, steps, neurons)
+    if g.ndim < 2:
+        raise InputError("a spike raster needs a step axis and a neuron axis")
+    flat = g
+    batch = flat.shape[:-2]
+    flat = flat.reshape((-1,) + flat.shape[-2:])
+    per = [np.nonzero(f) for f in flat]
+    n_ev = max((len(p[0]) for p in per), default=0)
+    times = np.full((flat.shape[0], n_ev), np.inf)
+    idx = np.full((flat.shape[0], n_ev), -1, dtype=np.int64)
+    vals = np.zeros((flat.shape[0], n_ev)) if valued else None
+    for b, (step, neuron) in enumerate(per):
+        order = np.lexsort((neuron, step))
+        k = len(step)
+        times[b, :k] = step[order] * dt + t_offset
+        idx[b, :k] = neuron[order]
+        if valued:
+            vals[b, :k] = flat[b][step[order], neuron[order]]
+    shape = batch + (n_ev,)
+    return Spikes(
+        times.reshape(shape),
+        idx.reshape(shape),
+        None if vals is None else vals.reshape(shape),
+        n_neurons=flat.shape[-1],
+    )

@@ -1,0 +1,318 @@
+"""``nirsim.simulate``: one entry point for every back-end."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import nir
+import numpy as np
+
+from ._data import Current, Spikes
+from ._errors import InputError, NirsimError, SimulationError
+from ._network import Network, load
+from ._trace import Trace
+
+RESETS = ("to_v_reset", "subtract")
+
+
+def resolve_inputs(network: Network, inputs) -> dict[str, Current | Spikes]:
+    """Map every Input node of ``network`` to a :class:`Current` or :class:`Spikes`.
+
+    Accepts a single Current/Spikes (graphs with one Input), a dict keyed by Input
+    name (values Current, Spikes, nir.TimeGriddedData, nir.EventData), or a
+    ``nir.NIRGraphData`` with one entry per Input node and one observable,
+    ``current`` or ``spikes`` (DESIGN.md section 5).
+    """
+    names = network.inputs
+    if isinstance(inputs, nir.NIRGraphData):
+        out = {}
+        for name, nd in inputs.nodes.items():
+            if name not in names:
+                raise InputError(
+                    f"input data names node '{name}', which is not an Input of the "
+                    f"graph (Inputs: {', '.join(names)})"
+                )
+            obs = getattr(nd, "observables", {})
+            if len(obs) != 1 or next(iter(obs)) not in ("current", "spikes"):
+                raise InputError(
+                    f"input data of node '{name}' must hold one observable, 'current' "
+                    f"or 'spikes', got {sorted(obs)}"
+                )
+            kind, value = next(iter(obs.items()))
+            out[name] = _convert(network, name, value, as_spikes=(kind == "spikes"))
+        inputs = out
+    elif isinstance(inputs, Current | Spikes | nir.TimeGriddedData | nir.EventData):
+        if len(names) != 1:
+            raise InputError(
+                f"the graph has {len(names)} Input nodes ({', '.join(names)}): pass a "
+                "dict keyed by Input name"
+            )
+        inputs = {names[0]: inputs}
+    if not isinstance(inputs, Mapping):
+        raise InputError(
+            "inputs must be Current, Spikes, a dict of them keyed by Input name, or "
+            f"nir.NIRGraphData, not {type(inputs).__name__}"
+        )
+    out = {}
+    for name, value in inputs.items():
+        if name not in names:
+            raise InputError(
+                f"'{name}' is not an Input node of the graph (Inputs: {', '.join(names)})"
+            )
+        out[name] = _convert(network, name, value, as_spikes=None)
+    for name in names:
+        if name not in out:
+            out[name] = Spikes(np.full((0,), np.inf), np.full((0,), -1))
+    return out
+
+
+def _convert(network, name, value, as_spikes):
+    shape = network.shape(name)
+    n = math.prod(shape)
+    if isinstance(value, nir.TimeGriddedData):
+        if as_spikes or value.data.dtype == bool:
+            value = Spikes.from_nir(value)
+        else:
+            value = Current.from_nir(value, shape)
+    elif isinstance(value, nir.EventData):
+        value = Spikes.from_nir(value)
+    if isinstance(value, Current):
+        vs = value.values.shape
+        if tuple(vs[len(vs) - len(shape) :]) != shape or len(vs) < len(shape) + 1:
+            raise InputError(
+                f"Current for Input '{name}' has shape {tuple(vs)}; expected "
+                f"(*batch, steps, {', '.join(map(str, shape))})"
+            )
+        return value
+    if isinstance(value, Spikes):
+        idx = np.asarray(value.indices)
+        if idx.size and idx.max() >= n:
+            raise InputError(
+                f"spike index {int(idx.max())} out of range for Input '{name}' of shape "
+                f"{shape} ({n} neurons)"
+            )
+        if value.n_neurons is not None and value.n_neurons != n:
+            raise InputError(
+                f"spikes for Input '{name}' have n_neurons={value.n_neurons}, the node "
+                f"has {n}"
+            )
+        return value
+    raise InputError(
+        f"input for '{name}' must be Current or Spikes, not {type(value).__name__}"
+    )
+
+
+def _batch_shape(network, inputs) -> tuple[int, ...]:
+    shapes = {}
+    for name, v in inputs.items():
+        if isinstance(v, Current):
+            shapes[name] = v.batch_shape(network.shape(name))
+        elif v.times.shape[-1] > 0 or v.times.ndim > 1:
+            shapes[name] = v.batch_shape
+    distinct = {s for s in shapes.values() if s}
+    if len(distinct) > 1:
+        raise InputError(f"inputs disagree on the batch shape: {shapes}")
+    return distinct.pop() if distinct else ()
+
+
+def _sorted_spikes(s: Spikes, batch: tuple[int, ...]) -> Spikes:
+    """Sort events by time (padding last) and broadcast to the batch shape."""
+    t = np.asarray(s.times, dtype=float)
+    i = np.asarray(s.indices)
+    v = np.ones_like(t) if s.values is None else np.asarray(s.values, dtype=float)
+    t = np.where(i >= 0, t, np.inf)
+    order = np.argsort(t, axis=-1, kind="stable")
+    t, i, v = (np.take_along_axis(a, order, -1) for a in (t, i, v))
+    if t.shape[:-1] != batch:
+        t, i, v = (np.broadcast_to(a, batch + a.shape[-1:]) for a in (t, i, v))
+    return Spikes(t, i, v, n_neurons=s.n_neurons, t_max=s.t_max)
+
+
+def sample_times(t_end: float, save_dt, save_at) -> tuple[np.ndarray, float | None]:
+    if save_dt is not None and save_at is not None:
+        raise InputError("give save_dt or save_at, not both")
+    if save_at is not None:
+        ts = np.asarray(save_at, dtype=float).reshape(-1)
+        if np.any(~np.isfinite(ts)) or np.any(ts < 0) or np.any(ts > t_end):
+            raise InputError("save_at times must lie in [0, t_end]")
+        if np.any(np.diff(ts) <= 0):
+            raise InputError("save_at times must be strictly increasing")
+        return ts, None
+    if save_dt is None:
+        return np.zeros(0), None
+    save_dt = float(save_dt)
+    if not (math.isfinite(save_dt) and save_dt > 0):
+        raise InputError(f"save_dt must be finite and > 0, got {save_dt!r}")
+    n = int(math.floor(t_end / save_dt * (1 + 1e-12)))
+    return (np.arange(n) + 1) * save_dt, save_dt
+
+
+def make_solver(solver, dt=None):
+    from .solvers import registry
+
+    return registry.get_solver(solver, dt)
+
+
+def simulate(
+    network,
+    inputs,
+    *,
+    t_end: float,
+    save_dt: float | None = None,
+    save_at: Sequence[float] | None = None,
+    reset: str = "to_v_reset",
+    spike_area: float = 1.0,
+    solver=None,
+    dt: float | None = None,
+    grid_as: str = "current",
+    max_events: int = 100_000,
+    max_spikes: int = 10_000,
+    max_cascade: int = 1_000,
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    throw: bool = True,
+) -> Trace:
+    """Simulate a NIR graph.
+
+    Args:
+        network: a :class:`Network`, a ``nir.NIRGraph`` or a path to a ``.nir`` file.
+        inputs: :class:`Current` (piecewise-constant, value ``x[n]`` on
+            ``[n dt, (n+1) dt)``) or :class:`Spikes` (impulses), one per Input node
+            (dict keyed by name), or ``nir.NIRGraphData``. Leading axes before the
+            time/event axis are a batch, simulated with ``jax.vmap``.
+        t_end: end of the simulation, in the graph's time unit (seconds).
+        save_dt: sample states every ``save_dt`` (row ``n`` at ``(n+1)*save_dt``).
+        save_at: or sample at these increasing times.
+        reset: ``"to_v_reset"`` (NIR's definition) or ``"subtract"``
+            (``v <- v - (v_threshold - v_reset)``).
+        spike_area: area ``A`` of each spike impulse (1 in NIR's formalism; ``dt`` of
+            the export for graphs from discrete-time frameworks, e.g. 1e-4 for the
+            Braille graphs).
+        solver: ``None`` or ``"ideal"`` (exact, event-driven; closed-form where the
+            graph allows, else diffrax), ``"closed_form"``, ``"diffrax"``, a solver
+            instance (e.g. ``nirsim.solvers.Diffrax(solver=diffrax.Tsit5())``), or a
+            discrete rule / framework preset (see the README).
+        dt: step of a discrete solver given by name (``solver="euler", dt=1e-4``).
+        grid_as: how gridded (Current) inputs are read: ``"current"`` or ``"impulse"``
+            (one impulse of area ``x[n] * spike_area`` at ``n dt``).
+        max_events: bound on solver events (ideal back-ends).
+        max_spikes: capacity of each spiking node's spike buffer.
+        max_cascade: bound on firing rounds at one instant (Zeno guard).
+        rtol, atol: tolerances of adaptive (diffrax) solves.
+        throw: raise :class:`SimulationError` with advice on failure; with
+            ``False`` the failure is returned as ``trace.result`` (0 = success).
+
+    Returns:
+        A :class:`Trace`.
+    """
+    network = load(network)
+    if reset not in RESETS:
+        raise InputError(f"reset must be one of {RESETS}, got {reset!r}")
+    if grid_as not in ("current", "impulse"):
+        raise InputError(f"grid_as must be 'current' or 'impulse', got {grid_as!r}")
+    try:
+        t_end = float(t_end)
+    except (TypeError, ValueError):
+        raise InputError(f"t_end must be a number, got {t_end!r}") from None
+    if not (math.isfinite(t_end) and t_end > 0):
+        raise InputError(f"t_end must be finite and > 0, got {t_end!r}")
+    for name, value, lo in (
+        ("max_events", max_events, 1),
+        ("max_spikes", max_spikes, 1),
+        ("max_cascade", max_cascade, 1),
+    ):
+        if int(value) != value or value < lo:
+            raise InputError(f"{name} must be an integer >= {lo}, got {value!r}")
+    if not isinstance(spike_area, jax.Array) and not (
+        math.isfinite(float(spike_area)) and float(spike_area) > 0
+    ):
+        raise InputError(f"spike_area must be finite and > 0, got {spike_area!r}")
+    solver = make_solver(solver, dt)
+    solver.check(network)
+    ts, regular_dt = sample_times(t_end, save_dt, save_at)
+    resolved = resolve_inputs(network, inputs)
+    batch = _batch_shape(network, resolved)
+    prepared = {}
+    for name, v in resolved.items():
+        if isinstance(v, Spikes):
+            prepared[name] = _sorted_spikes(v, batch)
+        elif v.batch_shape(network.shape(name)) != batch:
+            vals = jnp.broadcast_to(v.values, batch + v.values.shape)
+            prepared[name] = Current(vals, v.dt)
+        else:
+            prepared[name] = v
+    options = SimOptions_(
+        spike_area=jnp.asarray(spike_area, dtype=float),
+        subtract=(reset == "subtract"),
+        impulse_grid=(grid_as == "impulse"),
+        max_events=int(max_events),
+        max_spikes=int(max_spikes),
+        max_cascade=int(max_cascade),
+        rtol=float(rtol),
+        atol=float(atol),
+    )
+    spikes, states, result = _run(
+        solver, network, prepared, jnp.asarray(ts), t_end, options, batch
+    )
+    dt = solver.grid_dt()
+    trace = Trace(
+        spikes={
+            n: Spikes(t, i, n_neurons=math.prod(network.shape(n)), t_max=t_end)
+            for n, (t, i) in spikes.items()
+        },
+        states=states,
+        ts=jnp.asarray(ts),
+        result=result,
+        t_end=t_end,
+        save_dt=regular_dt,
+        dt=dt,
+        backend=solver.name,
+        shapes=tuple((n, network.shape(n)) for n in network.order),
+    )
+    if throw:
+        codes = np.asarray(result)
+        if np.any(codes != 0):
+            from .solvers.results import MESSAGES
+
+            code = int(codes[codes != 0].reshape(-1)[0])
+            raise SimulationError(
+                f"simulation failed ({solver.name}): {MESSAGES.get(code, code)}", code
+            )
+    return trace
+
+
+def _run(solver, network, inputs, ts, t_end, options, batch):
+    fn = _compiled(solver, batch)
+    try:
+        return fn(solver, network, inputs, ts, t_end, options)
+    except NirsimError:
+        raise
+    except eqx.EquinoxRuntimeError as e:  # eqx.error_if at run time
+        raise SimulationError(str(e).split("\n")[0]) from None
+
+
+_CACHE: dict = {}
+
+
+def _compiled(solver, batch):
+    """One jitted function per (solver type, batch rank): jit's own cache handles
+    shapes and static fields, so a second call with the same shapes does not
+    recompile."""
+    key = (type(solver), len(batch))
+    if key not in _CACHE:
+
+        def one(solver, network, inputs, ts, t_end, options):
+            return solver.solve(network, inputs, ts, t_end, options)
+
+        fn = one
+        for _ in range(len(batch)):
+            fn = jax.vmap(fn, in_axes=(None, None, 0, None, None, None))
+        _CACHE[key] = eqx.filter_jit(fn)
+    return _CACHE[key]
+
+
+from nirsim.solvers.base import SimOptions as SimOptions_  # noqa: E402

@@ -1,0 +1,64 @@
+"""The solver contract.
+
+A solver turns a :class:`~nirsim.Network`, one sample of inputs and the simulation
+options into a :class:`~nirsim.Trace`. :func:`nirsim.simulate` resolves and batches
+the inputs, calls :meth:`AbstractSolver.check` once, then jit-compiles and
+``vmap``s :meth:`AbstractSolver.solve` over the batch.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar
+
+import equinox as eqx
+
+from nirsim._custom_types import Array
+
+
+class SimOptions(eqx.Module):
+    """Options shared by every solver (validated by :func:`nirsim.simulate`).
+
+    * ``subtract``: reset by subtraction instead of to ``v_reset``;
+    * ``spike_area``: area ``A`` of each emitted spike (graph's time unit x 1);
+    * ``impulse_grid``: read gridded inputs as one impulse per bin instead of a
+      piecewise-constant current;
+    * ``max_events``: bound on solver steps (event-driven: events; discrete: unused);
+    * ``max_spikes``: capacity of each spiking node's spike buffer;
+    * ``max_cascade``: bound on firing rounds at one instant (Zeno guard);
+    * ``rtol``, ``atol``: tolerances of adaptive solvers.
+    """
+
+    spike_area: Array
+    subtract: bool = eqx.field(static=True, default=False)
+    impulse_grid: bool = eqx.field(static=True, default=False)
+    max_events: int = eqx.field(static=True, default=100_000)
+    max_spikes: int = eqx.field(static=True, default=10_000)
+    max_cascade: int = eqx.field(static=True, default=1_000)
+    rtol: float = eqx.field(static=True, default=1e-10)
+    atol: float = eqx.field(static=True, default=1e-12)
+
+
+class AbstractSolver(eqx.Module):
+    """How time advances. Subclasses are final.
+
+    ``check`` refuses (with a :class:`~nirsim.GraphError` naming node and reason) a
+    graph the solver cannot simulate; ``solve`` simulates one unbatched sample and
+    must be a pure, jit-able function of its array arguments.
+    """
+
+    name: ClassVar[str]
+
+    def check(self, network) -> None:  # noqa: B027 (optional hook)
+        """Refuse graphs this solver cannot simulate; default accepts all."""
+
+    @abc.abstractmethod
+    def solve(self, network, inputs: dict, ts: Array, t_end: float, options: SimOptions):
+        """Simulate one sample: returns ``(spikes, states, result)`` where ``spikes``
+        maps each spiking node to ``(times, indices)`` (padded with inf/-1),
+        ``states`` maps node -> field -> array ``(len(ts), *shape)``, and ``result`` is
+        an int32 code (0 ok, see :mod:`nirsim.solvers.results`)."""
+
+    def grid_dt(self) -> float | None:
+        """Step of a discrete solver (spikes are stamped on its grid), or None."""
+        return None
