@@ -12,6 +12,7 @@ if _os.environ.get("JAX_ENABLE_X64", "1").lower() not in ("0", "false"):
     _jax.config.update("jax_enable_x64", True)
 
 from . import primitives as primitives
+from ._data import Current as Current, Spikes as Spikes
 from ._errors import (
     GraphError as GraphError,
     InputError as InputError,
@@ -20,8 +21,7 @@ from ._errors import (
 )
 from ._graph import GraphWarning as GraphWarning
 from ._network import Network as Network, load as load
+from ._simulate import simulate as simulate
+from ._trace import Trace as Trace, load_trace as load_trace
 
 __version__ = "0.1.0"
-from ._data import Current as Current, Spikes as Spikes
-from ._trace import Trace as Trace, load_trace as load_trace
-from ._simulate import simulate as simulate
