@@ -148,7 +148,8 @@ def sample_times(t_end: float, save_dt, save_at) -> tuple[np.ndarray, float | No
     if not (math.isfinite(save_dt) and save_dt > 0):
         raise InputError(f"save_dt must be finite and > 0, got {save_dt!r}")
     n = int(math.floor(t_end / save_dt * (1 + 1e-12)))
-    return (np.arange(n) + 1) * save_dt, save_dt
+    # the last sample may round past t_end: it is t_end
+    return np.minimum((np.arange(n) + 1) * save_dt, t_end), save_dt
 
 
 def make_solver(solver, dt=None):

@@ -1,0 +1,357 @@
+"""The event-driven loop shared by the ideal solvers.
+
+One iteration at time ``t``:
+
+1. impulses due at ``t`` arrive (graph input spikes, Delay outputs);
+2. the continuous drives on ``[t, B)`` are read, ``B`` being the next instant a
+   continuous source changes (a current bin edge, shifted by continuous Delays);
+   Threshold nodes compare them with the previous segment's value (upward crossing);
+3. the zero-delay cascade at ``t``: every spiking neuron with ``v >= v_threshold``
+   fires, is reset, and its impulse (area ``spike_area``) reaches its targets at
+   ``t``; repeated in rounds until nothing fires (more than ``max_cascade`` rounds is
+   a Zeno error);
+4. states are saved if ``t`` is a sample time (after resets);
+5. the solver's ``advance`` moves every neuron to the earliest of the next scheduled
+   instant and the first threshold crossing (closed form or diffrax).
+
+Everything is one ``jax.lax.while_loop``; buffers have fixed sizes (``max_spikes``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from nirsim._data import Current
+from nirsim.primitives import AbstractSpikingNeuron, Delay, Threshold
+
+from . import results
+from ._signals import InputSignals, grid_as_impulses
+
+
+class Plan(eqx.Module):
+    """Static description of a network for the event loop."""
+
+    neurons: tuple[str, ...] = eqx.field(static=True)
+    spiking_neurons: tuple[str, ...] = eqx.field(static=True)
+    thresholds: tuple[str, ...] = eqx.field(static=True)
+    delays: tuple[str, ...] = eqx.field(static=True)
+    continuous_delays: tuple[str, ...] = eqx.field(static=True)
+    continuous_neurons: tuple[str, ...] = eqx.field(static=True)
+
+
+def make_plan(network, continuous_delays: tuple[str, ...]) -> Plan:
+    neurons = network.neurons
+    return Plan(
+        neurons=neurons,
+        spiking_neurons=tuple(
+            n for n in neurons if isinstance(network.nodes[n], AbstractSpikingNeuron)
+        ),
+        thresholds=network.names_of(Threshold),
+        delays=network.names_of(Delay),
+        continuous_delays=continuous_delays,
+        continuous_neurons=tuple(
+            n for n in neurons if not isinstance(network.nodes[n], AbstractSpikingNeuron)
+        ),
+    )
+
+
+def _flat_size(network, name) -> int:
+    return math.prod(network.shape(name))
+
+
+def _record(buf, fired_flat, t, max_spikes):
+    times, idx, count = buf
+    k = jnp.sum(fired_flat)
+    pos = count + jnp.cumsum(fired_flat) - 1
+    pos = jnp.where(fired_flat, pos, max_spikes)  # out of range -> dropped
+    neuron = jnp.arange(fired_flat.shape[0], dtype=jnp.int32)
+    times = times.at[pos].set(t, mode="drop")
+    idx = idx.at[pos].set(neuron, mode="drop")
+    return (times, idx, count + k), count + k > max_spikes
+
+
+def _schedule(queue, areas_flat, t, delay_flat):
+    """Put non-zero impulse areas into a Delay node's queue at ``t + delay``."""
+    qt, qi, qa = queue
+    mask = areas_flat != 0
+    cap = qt.shape[0]
+    free = jnp.nonzero(qt == jnp.inf, size=areas_flat.shape[0], fill_value=cap)[0]
+    rank = jnp.cumsum(mask) - 1
+    slot = jnp.where(mask, free[jnp.clip(rank, 0, areas_flat.shape[0] - 1)], cap)
+    overflow = jnp.any(mask & (slot >= cap))
+    neuron = jnp.arange(areas_flat.shape[0], dtype=jnp.int32)
+    qt = qt.at[slot].set(t + delay_flat, mode="drop")
+    qi = qi.at[slot].set(neuron, mode="drop")
+    qa = qa.at[slot].set(areas_flat, mode="drop")
+    return (qt, qi, qa), overflow
+
+
+def _deliver(queue, t, n):
+    """Remove the queued impulses due at or before ``t``; their areas per neuron."""
+    qt, qi, qa = queue
+    due = qt <= t
+    areas = jnp.zeros(n).at[jnp.where(due, qi, n)].add(qa, mode="drop")
+    qt = jnp.where(due, jnp.inf, qt)
+    return (qt, qi, qa), areas, jnp.any(due)
+
+
+def run_event_loop(
+    network,
+    inputs: dict,
+    ts,
+    t_end: float,
+    options,
+    plan: Plan,
+    advance: Callable,
+):
+    """Simulate one sample; see the module docstring. ``advance(states, drives, t,
+    H)`` returns ``(h, new_states, fire_flags)``: the time actually advanced
+    (``0 < h <= H``), the states at ``t + h`` and, per spiking neuron node, which
+    neurons reached threshold there by drift."""
+    net = network
+    area = options.spike_area
+    max_spikes = options.max_spikes
+    signals = InputSignals(net, inputs, plan.continuous_delays)
+
+    # Impulse inputs: (times, indices, values) per Input node.
+    impulse_inputs = {}
+    for name, v in inputs.items():
+        if isinstance(v, Current):
+            if options.impulse_grid:
+                impulse_inputs[name] = grid_as_impulses(v, net.shape(name))
+                signals.currents.pop(name)
+        else:
+            vals = jnp.ones_like(v.times) if v.values is None else v.values
+            impulse_inputs[name] = (v.times, v.indices, vals)
+
+    n_save = ts.shape[0]
+    spiking_nodes = plan.spiking_neurons + plan.thresholds
+    zeros_like_shape = {n: jnp.zeros(net.shape(n)) for n in net.order}
+
+    def input_impulses(ptrs, t):
+        """Areas of the input impulses due at ``t``; advanced pointers."""
+        areas, new_ptrs = {}, {}
+        for name, (times, idx, vals) in impulse_inputs.items():
+            n = _flat_size(net, name)
+            pos = jnp.arange(times.shape[0])
+            due = (times <= t) & (pos >= ptrs[name]) & (idx >= 0)
+            a = jnp.zeros(n).at[jnp.where(due, idx, n)].add(vals * area, mode="drop")
+            areas[name] = a.reshape(net.shape(name))
+            new_ptrs[name] = jnp.sum(times <= t).astype(jnp.int32)
+        return areas, new_ptrs
+
+    def next_input_spike(ptrs):
+        nxt = jnp.asarray(jnp.inf)
+        for name, (times, _, _) in impulse_inputs.items():
+            k = ptrs[name]
+            safe = jnp.clip(k, 0, max(times.shape[0] - 1, 0))
+            tk = times[safe] if times.shape[0] else jnp.inf
+            nxt = jnp.minimum(nxt, jnp.where(k < times.shape[0], tk, jnp.inf))
+        return nxt
+
+    def apply_impulses(states, queues, sources, t):
+        """Push impulse areas from ``sources`` into neurons and Delay queues."""
+        arriving = net.propagate(sources, bias=False)
+        new_states = dict(states)
+        overflow = jnp.asarray(False)
+        for n in plan.neurons:
+            if n in arriving:
+                new_states[n] = net.nodes[n].impulse(states[n], arriving[n])
+        new_queues = dict(queues)
+        for d in plan.delays:
+            if d in arriving:
+                q, o = _schedule(
+                    queues[d], arriving[d].reshape(-1), t, net.nodes[d].delay.reshape(-1)
+                )
+                new_queues[d] = q
+                overflow = overflow | o
+        return new_states, new_queues, overflow
+
+    def cascade(c, t, first_sources, flags, thr_fire):
+        """Firing rounds at instant ``t``."""
+
+        def body(cc):
+            states, queues, bufs, rnd, active, code, srcs, flg, thr = cc
+            sources = dict(srcs)
+            fired_any = jnp.asarray(False)
+            new_bufs = dict(bufs)
+            new_states = dict(states)
+            full = jnp.asarray(False)
+            for n in plan.spiking_neurons:
+                prim = net.nodes[n]
+                fired = (prim.event(states[n]) >= 0) | flg[n]
+                new_states[n] = prim.reset(states[n], fired, options.subtract)
+                sources[n] = jnp.where(fired, area, 0.0)
+                new_bufs[n], f = _record(bufs[n], fired.reshape(-1), t, max_spikes)
+                full = full | f
+                fired_any = fired_any | jnp.any(fired)
+            for n in plan.thresholds:
+                fired = thr[n]
+                sources[n] = jnp.where(fired, area, 0.0)
+                new_bufs[n], f = _record(bufs[n], fired.reshape(-1), t, max_spikes)
+                full = full | f
+                fired_any = fired_any | jnp.any(fired)
+            new_queues = dict(queues)
+            delivered = jnp.asarray(False)
+            for d in plan.delays:
+                q, a, any_due = _deliver(queues[d], t, _flat_size(net, d))
+                new_queues[d] = q
+                sources[d] = a.reshape(net.shape(d))
+                delivered = delivered | any_due
+            new_states, new_queues, overflow = apply_impulses(
+                new_states, new_queues, sources, t
+            )
+            code = jnp.where(full & (code == 0), results.SPIKE_BUFFER_FULL, code)
+            code = jnp.where(overflow & (code == 0), results.DELAY_BUFFER_FULL, code)
+            no_flags = {n: jnp.zeros(net.shape(n), bool) for n in plan.spiking_neurons}
+            no_thr = {n: jnp.zeros(net.shape(n), bool) for n in plan.thresholds}
+            active = fired_any | delivered
+            return (
+                new_states,
+                new_queues,
+                new_bufs,
+                rnd + 1,
+                active,
+                code,
+                {},
+                no_flags,
+                no_thr,
+            )
+
+        def cond(cc):
+            _, _, _, rnd, active, code, *_ = cc
+            return active & (rnd <= options.max_cascade) & (code == 0)
+
+        states, queues, bufs, code = c["states"], c["queues"], c["bufs"], c["code"]
+        # Round 0 applies the external impulses due at t.
+        init = (
+            states,
+            queues,
+            bufs,
+            jnp.asarray(0),
+            jnp.asarray(True),
+            code,
+            first_sources,
+            flags,
+            thr_fire,
+        )
+        init = body(init)
+        init = init[:4] + (jnp.asarray(True),) + init[5:]  # look again after inputs
+        states, queues, bufs, rnd, active, code, *_ = jax.lax.while_loop(cond, body, init)
+        code = jnp.where(active & (code == 0), results.ZENO, code)
+        return states, queues, bufs, code
+
+    def save(c, t):
+        k = c["save_idx"]
+        due = (
+            (k < n_save) & (ts[jnp.clip(k, 0, max(n_save - 1, 0))] == t)
+            if n_save
+            else False
+        )
+        if not n_save:
+            return c
+        saved = {}
+        for n in plan.neurons:
+            fields = {}
+            for f, arr in c["saved"][n].items():
+                val = getattr(c["states"][n], f)
+                fields[f] = jnp.where(due, arr.at[k].set(val, mode="drop"), arr)
+            saved[n] = fields
+        return dict(c, saved=saved, save_idx=jnp.where(due, k + 1, k))
+
+    def body(c):
+        t = c["t"]
+        # 1. external impulses due at t
+        in_areas, ptrs = input_impulses(c["ptrs"], t)
+        # 2. continuous drives on [t, B)
+        b = signals.next_break(t)
+        mid = jnp.where(jnp.isfinite(b), 0.5 * (t + b), t + 1.0)
+        cont = net.propagate(signals.sources(mid), bias=True)
+        thr_fire = {}
+        last = dict(c["thr_last"])
+        for n in plan.thresholds:
+            x = cont.get(n, zeros_like_shape[n])
+            th = net.nodes[n].threshold
+            thr_fire[n] = (last[n] < th) & (x >= th)
+            last[n] = x
+        # 3. cascade at t
+        states, queues, bufs, code = cascade(c, t, in_areas, c["flags"], thr_fire)
+        c = dict(
+            c, states=states, queues=queues, bufs=bufs, code=code, ptrs=ptrs, thr_last=last
+        )
+        # 4. samples at t
+        c = save(c, t)
+        # 5. advance
+        k = c["save_idx"]
+        t_save = ts[jnp.clip(k, 0, max(n_save - 1, 0))] if n_save else jnp.inf
+        t_save = jnp.where(k < n_save, t_save, jnp.inf)
+        t_delay = jnp.asarray(jnp.inf)
+        for d in plan.delays:
+            t_delay = jnp.minimum(t_delay, jnp.min(c["queues"][d][0]))
+        horizon = jnp.minimum(jnp.minimum(b, next_input_spike(ptrs)), t_save)
+        horizon = jnp.minimum(jnp.minimum(horizon, t_delay), t_end)
+        drives = {n: cont.get(n, zeros_like_shape[n]) for n in plan.neurons}
+        h_max = horizon - t
+        h, new_states, flags = advance(c["states"], drives, t, h_max)
+        t_new = jnp.where(h >= h_max, horizon, jnp.minimum(t + h, horizon))
+        finite = jnp.asarray(True)
+        for n in plan.neurons:
+            for leaf in jax.tree_util.tree_leaves(new_states[n]):
+                finite = finite & jnp.all(jnp.isfinite(leaf))
+        code = jnp.where(~finite & (c["code"] == 0), results.NONFINITE, c["code"])
+        done = (t >= t_end) | (code != 0)
+        return dict(
+            c,
+            t=jnp.where(done, t, t_new),
+            states=jax.tree_util.tree_map(
+                lambda a, b_: jnp.where(done, a, b_), c["states"], new_states
+            ),
+            flags=flags,
+            code=code,
+            done=done,
+            n_events=c["n_events"] + 1,
+        )
+
+    def cond(c):
+        return (~c["done"]) & (c["n_events"] < options.max_events)
+
+    states0 = {n: net.nodes[n].init_state() for n in plan.neurons}
+    cap = max_spikes
+    init = dict(
+        t=jnp.asarray(0.0),
+        states=states0,
+        flags={n: jnp.zeros(net.shape(n), bool) for n in plan.spiking_neurons},
+        queues={
+            d: (jnp.full(cap, jnp.inf), jnp.full(cap, -1, jnp.int32), jnp.zeros(cap))
+            for d in plan.delays
+        },
+        bufs={
+            n: (jnp.full(cap, jnp.inf), jnp.full(cap, -1, jnp.int32), jnp.asarray(0))
+            for n in spiking_nodes
+        },
+        ptrs={n: jnp.asarray(0, jnp.int32) for n in impulse_inputs},
+        thr_last={n: jnp.zeros(net.shape(n)) for n in plan.thresholds},
+        saved={
+            n: {
+                f: jnp.full((n_save,) + net.shape(n), jnp.nan)
+                for f in type(states0[n]).__dataclass_fields__
+            }
+            for n in plan.neurons
+        },
+        save_idx=jnp.asarray(0),
+        code=jnp.asarray(0, jnp.int32),
+        done=jnp.asarray(False),
+        n_events=jnp.asarray(0),
+    )
+    final = jax.lax.while_loop(cond, body, init)
+    code = final["code"]
+    code = jnp.where((code == 0) & ~final["done"], results.MAX_EVENTS, code).astype(
+        jnp.int32
+    )
+    spikes = {n: (final["bufs"][n][0], final["bufs"][n][1]) for n in spiking_nodes}
+    return spikes, final["saved"], code
