@@ -62,7 +62,7 @@ class InputSignals:
             prim: Delay = net.nodes[d]
             flat_delay = prim.delay.reshape(-1)
 
-            def at(tau, i, d=d):
+            def at(tau, i, d=d, prim=prim):
                 arr = net.propagate(self.sources(tau, depth + 1), bias=True)
                 return arr.get(d, jnp.zeros(prim.shape)).reshape(-1)[i]
 

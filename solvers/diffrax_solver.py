@@ -35,7 +35,7 @@ def diffrax_advance(network, plan, solver, options, controller, max_steps):
             )
         return dist
 
-    root_finder = optx.Newton(rtol=1e-12, atol=1e-14)
+    root_finder = optx.Newton(rtol=1e-11, atol=1e-13)
     event = (
         diffrax.Event(cond_fn, root_finder=root_finder) if plan.spiking_neurons else None
     )
@@ -62,9 +62,11 @@ def diffrax_advance(network, plan, solver, options, controller, max_steps):
         h = jnp.where(jnp.isfinite(t_hit), t_hit - t, h_max)
         ok = sol.result == diffrax.RESULTS.successful
         if event is not None:
-            hit = (sol.result == diffrax.RESULTS.event_occurred) & jnp.asarray(
-                sol.event_mask
-            )
+            # The root find can stall (e.g. on the kink of the max over neurons
+            # when two cross together); its last iterate is still inside the step.
+            stalled = sol.result == diffrax.RESULTS.nonlinear_max_steps_reached
+            event_result = (sol.result == diffrax.RESULTS.event_occurred) | stalled
+            hit = event_result & jnp.asarray(sol.event_mask) & jnp.isfinite(t_hit)
         else:
             hit = jnp.asarray(False)
         flags = {}
