@@ -216,7 +216,7 @@ class Spikes(eqx.Module):
         idx = np.take_along_axis(idx, order, -1).astype(np.int64)
         if self.values is not None:
             v = np.take_along_axis(np.asarray(self.values).reshape(t.shape), order, -1)
-            return nir.ValuedEventData(idx, t, v, int(n), float(tm))
+            return nir.ValuedEventData(idx, t, int(n), float(tm), v)
         return nir.EventData(idx, t, int(n), float(tm))
 
 

@@ -17,6 +17,7 @@ import nir
 import numpy as np
 
 from ._errors import GraphError
+from ._hdf5 import probe
 from .primitives import PRIMITIVES, AbstractNeuron, AbstractPrimitive, Delay, Threshold
 
 
@@ -60,6 +61,7 @@ def read_nir(path: str | os.PathLike) -> nir.NIRGraph:
     try:
         if not h5py.is_hdf5(path):
             raise GraphError(f"{path}: not an HDF5 file, so not a NIR graph")
+        probe(path, GraphError)  # a corrupted file may crash libhdf5: look first
         types = _file_node_types(path)
     except GraphError:
         raise
@@ -71,7 +73,9 @@ def read_nir(path: str | os.PathLike) -> nir.NIRGraph:
     try:
         return nir.read(path)
     except Exception as first:  # nir raises ValueError, KeyError, AssertionError...
-        reason = str(first).strip() or type(first).__name__
+        reason = str(first).strip()
+        if isinstance(first, KeyError) or not reason:  # KeyError('type') says 'type'
+            reason = f"{type(first).__name__} {reason}".strip()
     try:
         with h5py.File(path, "r") as f:
             graph = _graph_from_dict(nir.serialization.hdf2dict(f["node"]))
@@ -310,7 +314,15 @@ def evaluation_order(prims: Mapping[str, AbstractPrimitive], edges: list) -> lis
             if indeg[m] == 0:
                 heapq.heappush(heap, (index[m], m))
     if len(order) < len(names):
-        loop = [n for n in names if indeg[n] > 0]
+        # Left over: the cycles and what hangs below them; keep only the cycles
+        # (drop nodes with no instantaneous successor left, repeatedly).
+        left = {n for n in names if indeg[n] > 0}
+        while True:
+            ends = {n for n in left if not any(m in left for m in succ[n])}
+            if not ends:
+                break
+            left -= ends
+        loop = [n for n in names if n in left]
         raise GraphError(
             "algebraic loop: the cycle through "
             + ", ".join(f"'{n}' ({prims[n].nir_type})" for n in loop)

@@ -126,11 +126,21 @@ class Network(eqx.Module):
     def to_nir(self) -> nir.NIRGraph:
         """An equivalent ``nir.NIRGraph`` (flattened; parameters in their source
         dtype)."""
-        return nir.NIRGraph(
-            nodes={n: self.nodes[n].to_nir() for n in self.order},
-            edges=[(self.order[a], self.order[b]) for a, b in self.edges],
-            type_check=True,
-        )
+        edges = [(self.order[a], self.order[b]) for a, b in self.edges]
+        try:
+            return nir.NIRGraph(
+                nodes={n: self.nodes[n].to_nir() for n in self.order},
+                edges=list(edges),
+                type_check=True,
+            )
+        except (ValueError, NotImplementedError):
+            # nir's type inference misses some valid graphs (Conv with groups > 1
+            # takes C_in/groups as the input channels): export without it.
+            return nir.NIRGraph(
+                nodes={n: self.nodes[n].to_nir() for n in self.order},
+                edges=list(edges),
+                type_check=False,
+            )
 
     def __repr__(self) -> str:
         kinds = ", ".join(f"{n}: {self.nodes[n].nir_type}" for n in self.order)

@@ -235,6 +235,7 @@ def simulate(
     solver = make_solver(solver, dt)
     solver.check(network)
     ts, regular_dt = sample_times(t_end, save_dt, save_at)
+    solver.check_times(ts, t_end)
     resolved = resolve_inputs(network, inputs)
     batch = _batch_shape(network, resolved)
     prepared = {}
@@ -259,6 +260,9 @@ def simulate(
     spikes, states, result = _run(
         solver, network, prepared, jnp.asarray(ts), t_end, options, batch
     )
+    fail_t = fail_node = None
+    if isinstance(result, tuple):
+        result, fail_t, fail_node = result
     dt = solver.grid_dt()
     trace = Trace(
         spikes={
@@ -274,14 +278,30 @@ def simulate(
         backend=solver.name,
         shapes=tuple((n, network.shape(n)) for n in network.order),
     )
-    if throw:
+    if throw and not isinstance(result, jax.core.Tracer):  # under jax.grad: no check
         codes = np.asarray(result)
         if np.any(codes != 0):
             from .solvers.results import MESSAGES
 
-            code = int(codes[codes != 0].reshape(-1)[0])
+            first = np.argwhere(codes.reshape(-1) != 0)[0, 0]
+            code = int(codes.reshape(-1)[first])
+            where = ""
+            if fail_t is not None:
+                t_fail = float(np.asarray(fail_t).reshape(-1)[first])
+                k = int(np.asarray(fail_node).reshape(-1)[first])
+                spiking = [n for n in network.spiking]
+                node = f" in node '{spiking[k]}'" if 0 <= k < len(spiking) else ""
+                where = f" at t = {t_fail:.9g} s{node}"
+            sample = f" (batch element {first})" if codes.ndim else ""
+            bound = {
+                3: f" (max_cascade={max_cascade})",
+                1: f" (max_events={max_events})",
+                2: f" (max_spikes={max_spikes})",
+            }.get(code, "")
             raise SimulationError(
-                f"simulation failed ({solver.name}): {MESSAGES.get(code, code)}", code
+                f"simulation failed ({solver.name}){where}{sample}{bound}: "
+                f"{MESSAGES.get(code, code)}",
+                code,
             )
     return trace
 

@@ -176,7 +176,7 @@ def run_event_loop(
         """Firing rounds at instant ``t``."""
 
         def body(cc):
-            states, queues, bufs, rnd, active, code, srcs, flg, thr = cc
+            states, queues, bufs, rnd, active, code, srcs, flg, thr, last = cc
             sources = dict(srcs)
             fired_any = jnp.asarray(False)
             new_bufs = dict(bufs)
@@ -190,6 +190,7 @@ def run_event_loop(
                 new_bufs[n], f = _record(bufs[n], fired.reshape(-1), t, max_spikes)
                 full = full | f
                 fired_any = fired_any | jnp.any(fired)
+                last = jnp.where(jnp.any(fired), spiking_nodes.index(n), last)
             for n in plan.thresholds:
                 fired = thr[n]
                 sources[n] = jnp.where(fired, area, 0.0)
@@ -221,6 +222,7 @@ def run_event_loop(
                 {},
                 no_flags,
                 no_thr,
+                last,
             )
 
         def cond(cc):
@@ -239,12 +241,14 @@ def run_event_loop(
             first_sources,
             flags,
             thr_fire,
+            jnp.asarray(-1),
         )
         init = body(init)
         init = init[:4] + (jnp.asarray(True),) + init[5:]  # look again after inputs
-        states, queues, bufs, rnd, active, code, *_ = jax.lax.while_loop(cond, body, init)
+        out = jax.lax.while_loop(cond, body, init)
+        states, queues, bufs, rnd, active, code = out[:6]
         code = jnp.where(active & (code == 0), results.ZENO, code)
-        return states, queues, bufs, code
+        return states, queues, bufs, code, out[-1]
 
     def save(c, t):
         k = c["save_idx"]
@@ -280,7 +284,15 @@ def run_event_loop(
             thr_fire[n] = (last[n] < th) & (x >= th)
             last[n] = x
         # 3. cascade at t
-        states, queues, bufs, code = cascade(c, t, in_areas, c["flags"], thr_fire)
+        states, queues, bufs, code, last_node = cascade(
+            c, t, in_areas, c["flags"], thr_fire
+        )
+        newly = (code != 0) & (c["code"] == 0)
+        c = dict(
+            c,
+            fail_t=jnp.where(newly, t, c["fail_t"]),
+            fail_node=jnp.where(newly, last_node, c["fail_node"]),
+        )
         c = dict(
             c, states=states, queues=queues, bufs=bufs, code=code, ptrs=ptrs, thr_last=last
         )
@@ -304,6 +316,7 @@ def run_event_loop(
             for leaf in jax.tree_util.tree_leaves(new_states[n]):
                 finite = finite & jnp.all(jnp.isfinite(leaf))
         code = jnp.where(~finite & (c["code"] == 0), results.NONFINITE, c["code"])
+        c = dict(c, fail_t=jnp.where((code != 0) & (c["code"] == 0), t, c["fail_t"]))
         done = (t >= t_end) | (code != 0)
         return dict(
             c,
@@ -347,11 +360,14 @@ def run_event_loop(
         code=jnp.asarray(0, jnp.int32),
         done=jnp.asarray(False),
         n_events=jnp.asarray(0),
+        fail_t=jnp.asarray(jnp.nan),
+        fail_node=jnp.asarray(-1),
     )
     final = jax.lax.while_loop(cond, body, init)
     code = final["code"]
     code = jnp.where((code == 0) & ~final["done"], results.MAX_EVENTS, code).astype(
         jnp.int32
     )
+    fail_t = jnp.where(code == results.MAX_EVENTS, final["t"], final["fail_t"])
     spikes = {n: (final["bufs"][n][0], final["bufs"][n][1]) for n in spiking_nodes}
-    return spikes, final["saved"], code
+    return spikes, final["saved"], (code, fail_t, final["fail_node"])

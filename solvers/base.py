@@ -59,6 +59,11 @@ class AbstractSolver(eqx.Module):
         ``states`` maps node -> field -> array ``(len(ts), *shape)``, and ``result`` is
         an int32 code (0 ok, see :mod:`nirsim.solvers.results`)."""
 
+    def check_times(self, ts, t_end: float) -> None:  # noqa: B027 (optional hook)
+        """Refuse sample times ``ts`` (numpy, before any tracing) this solver cannot
+        produce, with an InputError (discrete solvers: times off their step grid);
+        default accepts all."""
+
     def grid_dt(self) -> float | None:
         """Step of a discrete solver (spikes are stamped on its grid), or None."""
         return None

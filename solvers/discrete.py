@@ -535,7 +535,7 @@ def _events(z, dt: float, max_spikes: int):
     cell = jnp.searchsorted(csum, k, side="right")
     cell = jnp.clip(cell, 0, max(steps * width - 1, 0))
     valid = k < total
-    times = jnp.where(valid, (cell // max(width, 1)) * dt, jnp.inf)
+    times = jnp.where(valid, (cell // max(width, 1)).astype(float) * dt, jnp.inf)
     indices = jnp.where(valid, cell % max(width, 1), -1).astype(jnp.int32)
     return times, indices, total > max_spikes
 
@@ -706,7 +706,7 @@ class _Plan:
     def gather(self, n, now, prev):
         c = a = None
         for p, use_prev in self.reads[n]:
-            sig = prev[p] if use_prev else now.get(p)
+            sig = (prev if use_prev else now).get(p)
             if sig is None:
                 continue
             c = _add(c, sig[0])
@@ -723,14 +723,13 @@ class _Plan:
             shape = self.shapes[n]
             zero = jnp.zeros(shape)
             if k == "stateless":
-                c, a = self.gather(n, rest, rest)
-                c = c if c is not None or not has_c else None
                 out_c = None
                 if has_c:
-                    x = prims[n].linear(c) if c is not None else None
+                    c = self.gather(n, rest, rest)[0]
+                    x = None if c is None else prims[n].linear(c)
                     if self.has_bias[n]:
                         x = prims[n].offset() if x is None else x + prims[n].offset()
-                    out_c = jnp.zeros(shape) if x is None else x
+                    out_c = zero if x is None else x
                 rest[n] = (out_c, zero if has_a else None)
             elif k == "neuron":
                 rest[n] = (prims[n].output(init_states[n]), None)

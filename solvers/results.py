@@ -12,8 +12,8 @@ MESSAGES = {
     SPIKE_BUFFER_FULL: "a spike buffer is full: raise `max_spikes` (spikes per node)",
     ZENO: (
         "runaway cascade (Zeno): more than `max_cascade` firing rounds at one instant, "
-        "e.g. v_reset >= v_threshold under drive; fix the parameters or use "
-        "reset='subtract'"
+        "as when v_reset >= v_threshold under drive; lower v_reset below v_threshold "
+        "(or raise `max_cascade` if the cascade is finite)"
     ),
     NONFINITE: "a state became NaN or infinite: check parameters and inputs",
     DELAY_BUFFER_FULL: "a Delay node's event queue is full: raise `max_spikes`",

@@ -67,7 +67,11 @@ def check_finite(module: eqx.Module, names: tuple[str, ...]) -> None:
     for name in names:
         x = getattr(module, name)
         if is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
-            raise GraphError(f"parameter '{name}' is not finite: {np.asarray(x)!r}")
+            flat = np.asarray(x).reshape(-1)
+            bad = int(np.flatnonzero(~np.isfinite(flat))[0])
+            raise GraphError(
+                f"parameter '{name}' is not finite: {float(flat[bad])} at flat index {bad}"
+            )
 
 
 def check_positive(module: eqx.Module, names: tuple[str, ...]) -> None:
@@ -79,7 +83,7 @@ def check_positive(module: eqx.Module, names: tuple[str, ...]) -> None:
                 bad = np.flatnonzero(~(arr.reshape(-1) > 0))[0]
                 raise GraphError(
                     f"time constant '{name}' must be > 0 (in the graph's time unit), "
-                    f"got {arr.reshape(-1)[bad]!r} at flat index {bad}"
+                    f"got {float(arr.reshape(-1)[bad])} at flat index {bad}"
                 )
 
 

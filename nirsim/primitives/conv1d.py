@@ -101,7 +101,7 @@ class Conv1d(AbstractStateless):
 
     def to_nir(self) -> nir.Conv1d:
         return nir.Conv1d(
-            input_shape=self.input_shape,
+            input_shape=self.input_shape[0],  # nir: an int for Conv1d
             weight=self._export("weight"),
             stride=self.stride,
             padding=self.padding,

@@ -30,7 +30,12 @@ class Delay(AbstractPrimitive):
     def __check_init__(self):
         check_finite(self, self.param_names)
         if is_concrete(self.delay) and np.any(np.asarray(self.delay) < 0):
-            raise GraphError(f"'delay' must be >= 0, got {np.asarray(self.delay)!r}")
+            flat = np.asarray(self.delay).reshape(-1)
+            bad = int(np.flatnonzero(flat < 0)[0])
+            raise GraphError(
+                f"'delay' must be >= 0 (in the graph's time unit), got {float(flat[bad])} "
+                f"at flat index {bad}"
+            )
 
     @property
     def in_shape(self) -> Shape:
