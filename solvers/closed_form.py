@@ -27,7 +27,11 @@ def first_crossing(prim, state, drive, h_max, t):
     """Earliest ``h`` in ``(0, h_max]`` with ``prim.event(propagate(state, drive, h))
     >= 0`` per neuron (``inf`` if none), accurate to a few ulps of ``t + h``."""
     f = lambda h: prim.event(prim.propagate(state, drive, h))
-    fp = lambda h: prim.event_rate(prim.propagate(state, drive, h), drive)
+
+    def f_and_rate(h):
+        s = prim.propagate(state, drive, h)
+        return prim.event(s), prim.event_rate(s, drive)
+
     shape = prim.shape
     H = jnp.broadcast_to(h_max, shape)
     hm = jnp.minimum(prim.extremum_time(state, drive), H)
@@ -43,8 +47,7 @@ def first_crossing(prim, state, drive, h_max, t):
 
     def body(c):
         lo, hi, x, it, conv = c
-        fx = f(x)
-        dfx = fp(x)
+        fx, dfx = f_and_rate(x)
         lo = jnp.where(fx < 0, jnp.maximum(lo, x), lo)
         hi = jnp.where(fx >= 0, jnp.minimum(hi, x), hi)
         xn = x - fx / dfx
@@ -56,9 +59,15 @@ def first_crossing(prim, state, drive, h_max, t):
     def cond(c):
         return jnp.any(~c[4]) & (c[3] < 200)
 
-    lo, hi, x, _, _ = jax.lax.while_loop(cond, body, (lo, hi, hi, jnp.asarray(0), ~found))
-    x_up = jnp.minimum(x + tol, hi)
-    res = jnp.where(f(x) >= 0, x, jnp.where(f(x_up) >= 0, x_up, hi))
+    def refine(lo, hi):
+        lo, hi, x, _, _ = jax.lax.while_loop(
+            cond, body, (lo, hi, hi, jnp.asarray(0), ~found)
+        )
+        x_up = jnp.minimum(x + tol, hi)
+        return jnp.where(f(x) >= 0, x, jnp.where(f(x_up) >= 0, x_up, hi))
+
+    # Most events (bin edges, input spikes) have no crossing before the horizon.
+    res = jax.lax.cond(jnp.any(found), refine, lambda lo, hi: hi, lo, hi)
     return jnp.where(found, res, jnp.inf)
 
 

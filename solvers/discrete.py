@@ -249,19 +249,11 @@ class Discrete(AbstractSolver):
     selects it by name (``"euler"``, ``"exponential"`` or a preset).
     """
 
-    dt: float = eqx.field(static=True)
+    dt: float = eqx.field(static=True, converter=lambda x: _as_dt(x))
     rules: DiscreteRules = DiscreteRules()
     interpretation: AbstractInterpretation = AsGraph()
     surrogate: AbstractSurrogate = FastSigmoid()
     label: str = eqx.field(static=True, default="discrete")
-
-    def __check_init__(self):
-        try:
-            dt = float(self.dt)
-        except (TypeError, ValueError):
-            raise InputError(f"dt must be a number, got {self.dt!r}") from None
-        if not (math.isfinite(dt) and dt > 0):
-            raise InputError(f"dt must be finite and > 0, got {self.dt!r}")
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -464,6 +456,16 @@ class Discrete(AbstractSolver):
 
 
 # ---------------------------------------------------------------------- helpers
+def _as_dt(x) -> float:
+    try:
+        dt = float(x)
+    except (TypeError, ValueError):
+        raise InputError(f"dt must be a number, got {x!r}") from None
+    if not (math.isfinite(dt) and dt > 0):
+        raise InputError(f"dt must be finite and > 0, got {x!r}")
+    return dt
+
+
 def _advance(prim, state, drive, area, rules: DiscreteRules, dt: float):
     """One step of a neuron's linear dynamics (no threshold, no reset)."""
     if rules.input_at == "start":

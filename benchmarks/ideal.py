@@ -1,0 +1,298 @@
+"""Benchmark of the ideal (event-driven) solvers.
+
+Prints Markdown tables: wall time and events per second of the closed-form and the
+diffrax paths on (a) the NIR paper's LIF, (b) a 1,000-neuron random recurrent
+CubaLIF network for 1 s of model time, (c) a Braille-shaped graph (12 -> 40 recurrent
+CubaLIF -> 7) at batch 64, 256 bins of 1e-4 s, Bernoulli(0.1) spike input, beside a
+plain forward-Euler ``jax.lax.scan`` of the same graph at dt = 1e-4; and how the cost
+grows with model time and with spike count.
+
+Run: ``python benchmarks/ideal.py [--quick]``; results go in benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import jax
+import jax.numpy as jnp
+import nir
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+import nirsim  # noqa: E402
+from _common import machine, table, timeit  # noqa: E402
+
+SHARED = os.environ.get(
+    "NIRSIM_SHARED_DATA",
+    os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "nir-paper"),
+)
+PATTERN = (
+    "0 0 0 0 0 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 0 0 0 0 1 0 0 0 1 1 0 0 1 0 1 0 0 1 "
+    "1 0 1 1 1 1 1 1 1 1 1 1 1 0 0 0 0 0 0 0 0 0 0 0 0 0 1 1 1 1 1 1 1 1 1 1 1 1 0 0 0 "
+    "0 0 1 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0"
+)
+
+
+def n_spikes(trace) -> int:
+    return int(sum(int(np.sum(np.asarray(s.indices) >= 0)) for s in trace.spikes.values()))
+
+
+def paper_lif():
+    g = nir.NIRGraph.from_list(
+        nir.Affine(weight=np.array([[1.0]]), bias=np.array([0.0])),
+        nir.LIF(
+            tau=np.array([0.0025]),
+            r=np.array([1.0]),
+            v_leak=np.array([0.0]),
+            v_threshold=np.array([0.1]),
+            v_reset=np.array([0.0]),
+        ),
+    )
+    x = np.zeros(1000)
+    x[::10] = np.array(PATTERN.split(), float)
+    return nirsim.load(g), nirsim.Current(x[:, None], 1e-4), 0.1
+
+
+def random_recurrent(n=1000, seed=0, rate_input=50.0, t_end=1.0):
+    """n CubaLIF neurons, 10 % random recurrent Linear weights, Poisson input
+    spikes on 100 input channels through a dense Linear map."""
+    rng = np.random.default_rng(seed)
+    n_in = 100
+    w_in = rng.normal(0.0, 0.6, (n, n_in)) * (rng.random((n, n_in)) < 0.1)
+    w_rec = rng.normal(0.0, 0.3, (n, n)) * (rng.random((n, n)) < 0.1)
+    nodes = {
+        "input": nir.Input(input_type=np.array([n_in])),
+        "w_in": nir.Linear(weight=w_in),
+        "lif": nir.CubaLIF(
+            tau_syn=np.full(n, 5e-3),
+            tau_mem=np.full(n, 2e-2),
+            r=np.ones(n),
+            v_leak=np.zeros(n),
+            v_threshold=np.full(n, 1.0),
+            v_reset=np.zeros(n),
+            w_in=np.full(n, 5e-3),
+        ),
+        "w_rec": nir.Linear(weight=w_rec),
+        "output": nir.Output(output_type=np.array([n])),
+    }
+    edges = [
+        ("input", "w_in"),
+        ("w_in", "lif"),
+        ("lif", "w_rec"),
+        ("w_rec", "lif"),
+        ("lif", "output"),
+    ]
+    net = nirsim.load(nir.NIRGraph(nodes=nodes, edges=edges))
+    k = rng.poisson(rate_input * t_end * n_in)
+    times = np.sort(rng.random(k) * t_end)
+    idx = rng.integers(0, n_in, k)
+    return net, nirsim.Spikes(times, idx), t_end
+
+
+def braille(batch=64, seed=0):
+    path = os.path.join(SHARED, "braille_noDelay_noBias_subtract.nir")
+    if os.path.exists(path):
+        net = nirsim.load(path)
+        source = "braille_noDelay_noBias_subtract.nir"
+    else:  # same shapes, random weights
+        rng = np.random.default_rng(1)
+        h, o = 40, 7
+        cuba = lambda m: nir.CubaLIF(
+            tau_syn=np.full(m, 2e-4),
+            tau_mem=np.full(m, 4e-4),
+            r=np.full(m, 4.0),
+            v_leak=np.zeros(m),
+            v_threshold=np.ones(m),
+            v_reset=np.zeros(m),
+            w_in=np.full(m, 2.0),
+        )
+        nodes = {
+            "input": nir.Input(input_type=np.array([12])),
+            "fc1": nir.Linear(weight=rng.normal(0, 1, (h, 12))),
+            "lif1": cuba(h),
+            "rec": nir.Linear(weight=rng.normal(0, 0.3, (h, h))),
+            "fc2": nir.Linear(weight=rng.normal(0, 1, (o, h))),
+            "lif2": cuba(o),
+            "output": nir.Output(output_type=np.array([o])),
+        }
+        edges = [
+            ("input", "fc1"),
+            ("fc1", "lif1"),
+            ("lif1", "rec"),
+            ("rec", "lif1"),
+            ("lif1", "fc2"),
+            ("fc2", "lif2"),
+            ("lif2", "output"),
+        ]
+        net = nirsim.load(nir.NIRGraph(nodes=nodes, edges=edges))
+        source = "random weights (shared data absent)"
+    rng = np.random.default_rng(seed)
+    raster = rng.random((batch, 256, 12)) < 0.1
+    return net, raster, source
+
+
+def euler_scan(net, raster, dt=1e-4, spike_area=1e-4):
+    """A plain forward-Euler scan of a Linear -> CubaLIF (recurrent) -> Linear ->
+    CubaLIF graph: the cheapest honest discrete-time baseline."""
+    fc1, lif1, rec, fc2, lif2 = (
+        net.nodes[n] for n in ("fc1", "lif1.lif", "lif1.w_rec", "fc2", "lif2")
+    )
+
+    def cuba_step(p, i, v, x):
+        i = i + dt / p.tau_syn * (-i + p.w_in * x)
+        v = v + dt / p.tau_mem * (p.v_leak - v + p.r * i)
+        z = (v >= p.v_threshold).astype(v.dtype)
+        return i, v - z * (p.v_threshold - p.v_reset), z
+
+    @jax.jit
+    def run(raster):
+        def step(carry, s):
+            i1, v1, z1, i2, v2 = carry
+            x1 = fc1.weight @ (s / dt * spike_area) + rec.weight @ (z1 / dt * spike_area)
+            i1, v1, z1 = cuba_step(lif1, i1, v1, x1)
+            i2, v2, z2 = cuba_step(lif2, i2, v2, fc2.weight @ (z1 / dt * spike_area))
+            return (i1, v1, z1, i2, v2), (z1, z2)
+
+        h, o = lif1.shape[0], lif2.shape[0]
+        init = (jnp.zeros(h), jnp.zeros(h), jnp.zeros(h), jnp.zeros(o), jnp.zeros(o))
+        return jax.vmap(lambda r: jax.lax.scan(step, init, r)[1])(raster)
+
+    return lambda: run(jnp.asarray(raster, float))
+
+
+def bench(net, inputs, t_end, solver, repeats, **kw):
+    def go():
+        return nirsim.simulate(net, inputs, t_end=t_end, solver=solver, **kw)
+
+    trace = go()
+    first, med = timeit(lambda: go().result, repeats=repeats)
+    return first, med, n_spikes(trace)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer repeats, smaller sizes")
+    args = ap.parse_args(argv)
+    reps = 2 if args.quick else 5
+    out = [f"Machine: {machine()}\n"]
+
+    # (a) paper LIF
+    net, cur, t_end = paper_lif()
+    rows = []
+    for solver in ("closed_form", "diffrax"):
+        first, med, ns = bench(net, cur, t_end, solver, reps, save_dt=1e-4)
+        rows.append([solver, first, med, ns, (ns + 1000) / med])
+    out.append(
+        table(
+            "(a) NIR paper LIF, 0.1 s, 1000 input bins",
+            [
+                "path",
+                "first call (s)",
+                "median (s)",
+                "spikes",
+                "events/s (spikes + bin edges)",
+            ],
+            rows,
+        )
+    )
+
+    # (b) 1000-neuron random recurrent CubaLIF, 1 s
+    n = 200 if args.quick else 1000
+    net, sp, t_end = random_recurrent(n=n)
+    rows = []
+    for solver in ("closed_form", "diffrax"):
+        first, med, ns = bench(
+            net,
+            sp,
+            t_end,
+            solver,
+            max(1, reps // 2),
+            max_spikes=200_000,
+            max_events=1_000_000,
+        )
+        n_in = int(np.sum(np.asarray(sp.indices) >= 0))
+        rows.append([solver, first, med, ns, n_in, (ns + n_in) / med])
+    out.append(
+        table(
+            f"(b) {n}-neuron random recurrent CubaLIF, 1 s of model time",
+            [
+                "path",
+                "first call (s)",
+                "median (s)",
+                "output spikes",
+                "input spikes",
+                "events/s",
+            ],
+            rows,
+        )
+    )
+
+    # (c) Braille-shaped graph at batch 64
+    net, raster, source = braille(batch=64)
+    sp = nirsim.Spikes.from_grid(raster, 1e-4)
+    rows = []
+    kw = dict(spike_area=1e-4, reset="subtract", max_spikes=5000, max_events=50_000)
+    for solver in ("closed_form", "diffrax"):
+        if solver == "diffrax" and args.quick:
+            continue
+        first, med, ns = bench(net, sp, 256e-4, solver, reps, **kw)
+        rows.append([solver, first, med, ns, 64 / med])
+    first, med = timeit(euler_scan(net, raster), repeats=reps)
+    rows.append(["forward-Euler lax.scan, dt = 1e-4 (baseline)", first, med, "-", 64 / med])
+    ratio = rows[0][2] / med
+    out.append(
+        table(
+            f"(c) Braille-shaped graph ({source}), batch 64, 256 bins",
+            ["path", "first call (s)", "median (s)", "spikes", "samples/s"],
+            rows,
+        )
+        + f"\nclosed form / Euler scan time: {ratio:.1f}x "
+        "(target: <= 10x)\n"
+    )
+
+    # Scaling with model time and spike count (closed form, 200-neuron network)
+    rows = []
+    for t_end in (0.125, 0.25, 0.5, 1.0):
+        net, sp, _ = random_recurrent(n=200, t_end=t_end)
+        first, med, ns = bench(
+            net, sp, t_end, "closed_form", reps, max_spikes=200_000, max_events=1_000_000
+        )
+        rows.append([t_end, ns, med, med / max(ns, 1) * 1e6])
+    out.append(
+        table(
+            "Cost against model time (200 CubaLIF, 50 Hz input per channel)",
+            ["t_end (s)", "spikes", "median (s)", "us per spike"],
+            rows,
+        )
+    )
+    rows = []
+    for rate in (12.5, 25.0, 50.0, 100.0):
+        net, sp, _ = random_recurrent(n=200, rate_input=rate, t_end=0.5)
+        first, med, ns = bench(
+            net, sp, 0.5, "closed_form", reps, max_spikes=200_000, max_events=1_000_000
+        )
+        n_in = int(np.sum(np.asarray(sp.indices) >= 0))
+        rows.append([rate, n_in, ns, med, med / max(ns + n_in, 1) * 1e6])
+    out.append(
+        table(
+            "Cost against spike count (200 CubaLIF, 0.5 s)",
+            [
+                "input rate (Hz)",
+                "input spikes",
+                "output spikes",
+                "median (s)",
+                "us per event",
+            ],
+            rows,
+        )
+    )
+    text = "\n".join(out)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
