@@ -44,10 +44,11 @@ def main(args) -> int:
         dt=args.dt,
         max_events=args.max_events,
         max_spikes=args.max_spikes,
+        progress=progress and args.backend in ("ideal", "closed_form", "diffrax"),
     )
     trace.save(args.output)
     if progress:
-        print(f" done in {time.perf_counter() - start:.2f} s", file=sys.stderr)
+        print(f"simulated in {time.perf_counter() - start:.2f} s", file=sys.stderr)
     counts = {n: int(trace.spikes[n].count().sum()) for n in trace.spikes}
     summary = ", ".join(f"{n}: {c}" for n, c in counts.items()) or "no spiking nodes"
     print(f"wrote {args.output} ({trace.backend}; spikes {summary})")

@@ -29,6 +29,8 @@ import jax.numpy as jnp
 from nirsim._data import Current
 from nirsim.primitives import AbstractSpikingNeuron, Delay, Threshold
 
+from nirsim._progress import tick as progress_tick
+
 from . import results
 from ._signals import InputSignals, grid_as_impulses
 
@@ -270,6 +272,8 @@ def run_event_loop(
 
     def body(c):
         t = c["t"]
+        if options.progress:
+            jax.debug.callback(progress_tick, t, ordered=False)
         # 1. external impulses due at t
         in_areas, ptrs = input_impulses(c["ptrs"], t)
         # 2. continuous drives on [t, B)

@@ -26,7 +26,8 @@ class SimOptions(eqx.Module):
     * ``max_events``: bound on solver steps (event-driven: events; discrete: unused);
     * ``max_spikes``: capacity of each spiking node's spike buffer;
     * ``max_cascade``: bound on firing rounds at one instant (Zeno guard);
-    * ``rtol``, ``atol``: tolerances of adaptive solvers.
+    * ``rtol``, ``atol``: tolerances of adaptive solvers;
+    * ``progress``: report simulated time to :mod:`nirsim._progress` as it goes.
     """
 
     spike_area: Array
@@ -37,6 +38,7 @@ class SimOptions(eqx.Module):
     max_cascade: int = eqx.field(static=True, default=1_000)
     rtol: float = eqx.field(static=True, default=1e-10)
     atol: float = eqx.field(static=True, default=1e-12)
+    progress: bool = eqx.field(static=True, default=False)
 
 
 class AbstractSolver(eqx.Module):
