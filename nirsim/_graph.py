@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import heapq
 import os
+import re
 import warnings
 from collections.abc import Mapping
 
@@ -71,11 +72,20 @@ def read_nir(path: str | os.PathLike) -> nir.NIRGraph:
         if typ != "NIRGraph" and typ not in PRIMITIVES:
             raise GraphError(f"node '{name}': unknown node type '{typ}'")
     try:
-        return nir.read(path)
+        graph = nir.read(path)
     except Exception as first:  # nir raises ValueError, KeyError, AssertionError...
         reason = str(first).strip()
         if isinstance(first, KeyError) or not reason:  # KeyError('type') says 'type'
             reason = f"{type(first).__name__} {reason}".strip()
+    else:
+        # nir.read completes a graph whose sources/leaves are not Input/Output
+        # nodes by adding them; say so rather than hide it.
+        graph._nirsim_read_notes = [
+            f"nir.read added the {type(node).__name__} node '{name}' that the file lacks"
+            for name, node in _qualified_nodes(graph)
+            if name not in types
+        ]
+        return graph
     try:
         with h5py.File(path, "r") as f:
             graph = _graph_from_dict(nir.serialization.hdf2dict(f["node"]))
@@ -85,6 +95,13 @@ def read_nir(path: str | os.PathLike) -> nir.NIRGraph:
         raise GraphError(f"{path}: nir.read cannot build the graph ({e})") from e
     graph._nirsim_read_warning = reason  # reported once validation has passed
     return graph
+
+
+def _qualified_nodes(graph: nir.NIRGraph, prefix: str = ""):
+    for name, node in graph.nodes.items():
+        yield prefix + name, node
+        if isinstance(node, nir.NIRGraph):
+            yield from _qualified_nodes(node, prefix + name + ".")
 
 
 def _graph_from_dict(d: dict) -> nir.NIRGraph:
@@ -279,11 +296,19 @@ def breaks_instant_path(prim: AbstractPrimitive) -> bool:
     return False
 
 
+def _natural_key(name: str) -> tuple:
+    """Sort key: 'lif2' < 'lif10'; digit runs compare as numbers."""
+    parts = re.split(r"(\d+)", name)
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p)
+
+
 def evaluation_order(prims: Mapping[str, AbstractPrimitive], edges: list) -> list[str]:
-    """Topological order of the instantaneous dependencies (ties broken by the
-    order nodes appear in the graph); an algebraic loop is refused."""
+    """Topological order of the instantaneous dependencies; an algebraic loop is
+    refused. Ties are broken by the distance from the graph inputs, then by name
+    (numbers in names compared as numbers), so the order depends on the graph only,
+    not on the order of its node dictionary (which a file does not keep)."""
     names = list(prims)
-    # Ties: distance from the graph inputs along all edges, then file order.
+    # Ties: distance from the graph inputs along all edges, then name.
     depth = {n: len(names) for n in names}
     frontier = [n for n in names if prims[n].nir_type == "Input"]
     for n in frontier:
@@ -295,7 +320,7 @@ def evaluation_order(prims: Mapping[str, AbstractPrimitive], edges: list) -> lis
                 depth[b] = depth[a] + 1
                 nxt.append(b)
         frontier = nxt
-    index = {n: (depth[n], i) for i, n in enumerate(names)}
+    index = {n: (depth[n], _natural_key(n)) for n in names}
     succ: dict[str, list[str]] = {n: [] for n in names}
     indeg = {n: 0 for n in names}
     for a, b in edges:
@@ -362,6 +387,7 @@ def compile_graph(
             f"nir.read refused the file's types ({reason}); read without "
             "its type check, shapes inferred from the parameters",
         )
+    warn[:0] = getattr(graph, "_nirsim_read_notes", [])
     for w in warn:
         warnings.warn(w, GraphWarning, stacklevel=3)
     return prims, order, edges

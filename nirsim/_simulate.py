@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import nir
 import numpy as np
 
+from . import _progress
 from ._data import Current, Spikes
 from ._errors import InputError, NirsimError, SimulationError
 from ._network import Network, load
@@ -119,6 +120,18 @@ def _batch_shape(network, inputs) -> tuple[int, ...]:
     return distinct.pop() if distinct else ()
 
 
+def _keep_sharding(s: Spikes, like) -> Spikes:
+    """Put sorted spikes back on the devices ``like`` (the caller's times) was sharded
+    over, so a batch sharded over a mesh stays sharded."""
+    sharding = getattr(like, "sharding", None)
+    if sharding is None or sharding.is_fully_replicated or like.shape != s.times.shape:
+        return s
+    put = lambda a: None if a is None else jax.device_put(a, sharding)
+    return Spikes(
+        put(s.times), put(s.indices), put(s.values), n_neurons=s.n_neurons, t_max=s.t_max
+    )
+
+
 def _sorted_spikes(s: Spikes, batch: tuple[int, ...]) -> Spikes:
     """Sort events by time (padding last) and broadcast to the batch shape."""
     t = np.asarray(s.times, dtype=float)
@@ -176,6 +189,7 @@ def simulate(
     rtol: float = 1e-10,
     atol: float = 1e-12,
     throw: bool = True,
+    progress: bool = False,
 ) -> Trace:
     """Simulate a NIR graph.
 
@@ -206,6 +220,8 @@ def simulate(
         rtol, atol: tolerances of adaptive (diffrax) solves.
         throw: raise :class:`SimulationError` with advice on failure; with
             ``False`` the failure is returned as ``trace.result`` (0 = success).
+        progress: show a progress bar of simulated time (ideal back-ends; it costs
+            a host callback per event, so it is meant for long command-line runs).
 
     Returns:
         A :class:`Trace`.
@@ -241,7 +257,7 @@ def simulate(
     prepared = {}
     for name, v in resolved.items():
         if isinstance(v, Spikes):
-            prepared[name] = _sorted_spikes(v, batch)
+            prepared[name] = _keep_sharding(_sorted_spikes(v, batch), v.times)
         elif v.batch_shape(network.shape(name)) != batch:
             vals = jnp.broadcast_to(v.values, batch + v.values.shape)
             prepared[name] = Current(vals, v.dt)
@@ -256,10 +272,12 @@ def simulate(
         max_cascade=int(max_cascade),
         rtol=float(rtol),
         atol=float(atol),
+        progress=bool(progress),
     )
-    spikes, states, result = _run(
-        solver, network, prepared, jnp.asarray(ts), t_end, options, batch
-    )
+    with _progress.bar(t_end, progress):
+        spikes, states, result = _run(
+            solver, network, prepared, jnp.asarray(ts), t_end, options, batch
+        )
     fail_t = fail_node = None
     if isinstance(result, tuple):
         result, fail_t, fail_node = result

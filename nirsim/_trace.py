@@ -15,6 +15,7 @@ import numpy as np
 from ._custom_types import Array, Shape
 from ._data import Spikes
 from ._errors import InputError
+from ._hdf5 import probe
 
 
 class Trace(eqx.Module):
@@ -188,6 +189,8 @@ def load_trace(path: str | os.PathLike) -> Trace:
     """Read a :class:`Trace` written by :meth:`Trace.save` (or any NIRGraphData file,
     whose samples then form the batch axis)."""
     path = os.fspath(path)
+    if os.path.isfile(path):
+        probe(path, InputError)  # a corrupted file may crash libhdf5: look first
     try:
         data = nir.read_data(path)
         with h5py.File(path, "r") as f:

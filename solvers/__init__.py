@@ -3,7 +3,6 @@
 from .base import AbstractSolver as AbstractSolver, SimOptions as SimOptions
 from .closed_form import ClosedForm as ClosedForm
 from .diffrax_solver import Diffrax as Diffrax
-from .ideal import Ideal as Ideal
 from .discrete import (
     AbstractInterpretation as AbstractInterpretation,
     AsGraph as AsGraph,
@@ -12,6 +11,7 @@ from .discrete import (
     euler as euler,
     exponential as exponential,
 )
+from .ideal import Ideal as Ideal
 from .presets import (
     PRESETS as PRESETS,
     LavaFloat as LavaFloat,

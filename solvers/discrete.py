@@ -326,9 +326,28 @@ class Discrete(AbstractSolver):
             above0[n] = self._above(prims[n], c_rest, plan.rules[n])
         delays = {n: jnp.round(prims[n].delay / dt).astype(jnp.int32) for n in plan.delays}
 
+        rows = jnp.round(ts / dt).astype(jnp.int32) - 1
+        n_ts = ts.shape[0]
+        # slot[step]: which sample the state after ``step`` is (n_ts: none).
+        slot = jnp.full((n_steps,), n_ts, jnp.int32)
+        slot = slot.at[jnp.where(rows >= 0, rows, n_steps)].set(
+            jnp.arange(n_ts, dtype=jnp.int32), mode="drop"
+        )
+        samples0 = {
+            n: jax.tree.map(lambda x: jnp.zeros((n_ts,) + x.shape, x.dtype), init_states[n])
+            for n in plan.neurons
+        }
+        counts0 = {n: jnp.zeros(prims[n].shape) for n in plan.spiking}
+        counted0 = {n: jnp.zeros((n_ts,) + prims[n].shape) for n in plan.spiking}
+
+        def record(buf, value, k):
+            if n_ts == 0:
+                return buf
+            return buf.at[k].set(value, mode="drop")
+
         def body(carry, x):
-            states, prev, bufs, above = carry
-            step, ins = x
+            states, prev, bufs, above, samples, counts, counted = carry
+            step, k, ins = x
             now: dict = {}
             new_states, new_bufs, new_above, zs = {}, {}, {}, {}
             for n in plan.order:
@@ -366,34 +385,48 @@ class Discrete(AbstractSolver):
                         now[n] = (prim.output(s), None)
                     new_states[n] = s
             new_prev = {p: now[p] for p in plan.carried}
-            return (new_states, new_prev, new_bufs, new_above), (zs, new_states)
+            new_samples = {
+                n: jax.tree.map(lambda b, v: record(b, v, k), samples[n], new_states[n])
+                for n in plan.neurons
+            }
+            new_counts = {n: counts[n] + zs[n] for n in plan.spiking}
+            new_counted = {n: record(counted[n], new_counts[n], k) for n in plan.spiking}
+            raster = {n: _compact(zs[n], plan.rules[n]) for n in plan.spiking}
+            carry = (
+                new_states,
+                new_prev,
+                new_bufs,
+                new_above,
+                new_samples,
+                new_counts,
+                new_counted,
+            )
+            return carry, raster
 
-        xs = (jnp.arange(n_steps, dtype=jnp.int32), seqs)
-        carry0 = (init_states, prev0, bufs0, above0)
-        final, (zs, traj) = jax.lax.scan(body, carry0, xs, length=n_steps)
+        xs = (jnp.arange(n_steps, dtype=jnp.int32), slot, seqs)
+        carry0 = (init_states, prev0, bufs0, above0, samples0, counts0, counted0)
+        final, rasters = jax.lax.scan(body, carry0, xs, length=n_steps)
+        samples, counted = final[4], final[6]
 
-        rows = jnp.round(ts / dt).astype(jnp.int32) - 1
-        rows_c = jnp.clip(rows, 0, n_steps - 1)
         states = {}
         for n in plan.neurons:
             fields = {}
-            for f in dataclasses.fields(traj[n]):
-                seq = getattr(traj[n], f.name)
+            for f in dataclasses.fields(samples[n]):
+                seq = getattr(samples[n], f.name)
                 init = getattr(init_states[n], f.name)
                 sel = rows.reshape(rows.shape + (1,) * (seq.ndim - 1)) < 0
-                fields[f.name] = jnp.where(sel, init, seq[rows_c])
+                fields[f.name] = jnp.where(sel, init, seq)
             states[n] = fields
         spikes = {}
         code = jnp.asarray(results.SUCCESSFUL, dtype=jnp.int32)
         full = jnp.asarray(False)
         for n in plan.spiking:
-            z = zs[n]
-            cum = jnp.cumsum(z, axis=0)
-            sel = rows.reshape(rows.shape + (1,) * (z.ndim - 1)) < 0
-            at = jnp.where(sel, 0.0, cum[rows_c])
+            at = counted[n]
+            sel = rows.reshape(rows.shape + (1,) * (at.ndim - 1)) < 0
+            at = jnp.where(sel, 0.0, at)
             binned = jnp.diff(at, axis=0, prepend=jnp.zeros((1,) + at.shape[1:], at.dtype))
             states.setdefault(n, {})["spike_count"] = binned
-            times, idx, over = _events(z, dt, options.max_spikes)
+            times, idx, over = _events(rasters[n], dt, options.max_spikes)
             spikes[n] = (times, idx)
             full = full | over
         finite = jnp.asarray(True)
@@ -526,19 +559,28 @@ def _add(x, y):
     return x + y
 
 
-def _events(z, dt: float, max_spikes: int):
-    """Padded ``(times, indices)`` from a raster of spike counts ``z[step, ...]``."""
-    steps = z.shape[0]
-    width = int(np.prod(z.shape[1:], dtype=np.int64))
-    counts = jnp.round(jax.lax.stop_gradient(z)).astype(jnp.int32).reshape(-1)
+def _compact(z, rules: DiscreteRules):
+    """Spike counts of one step as a small integer raster (bool for one spike)."""
+    z = jax.lax.stop_gradient(z)
+    if rules.max_spikes_per_step == 1:
+        return z > 0.5
+    return jnp.round(z).astype(jnp.int32)
+
+
+def _events(raster, dt: float, max_spikes: int):
+    """Padded ``(times, indices)`` from a raster of spike counts ``raster[step, ...]``
+    (several spikes of a neuron in one step are repeated events)."""
+    steps = raster.shape[0]
+    width = max(int(np.prod(raster.shape[1:], dtype=np.int64)), 1)
+    counts = raster.astype(jnp.int32).reshape(-1)
     csum = jnp.cumsum(counts)
     total = csum[-1] if csum.shape[0] else jnp.asarray(0, jnp.int32)
     k = jnp.arange(max_spikes, dtype=jnp.int32)
     cell = jnp.searchsorted(csum, k, side="right")
     cell = jnp.clip(cell, 0, max(steps * width - 1, 0))
     valid = k < total
-    times = jnp.where(valid, (cell // max(width, 1)).astype(float) * dt, jnp.inf)
-    indices = jnp.where(valid, cell % max(width, 1), -1).astype(jnp.int32)
+    times = jnp.where(valid, (cell // width).astype(float) * dt, jnp.inf)
+    indices = jnp.where(valid, cell % width, -1).astype(jnp.int32)
     return times, indices, total > max_spikes
 
 

@@ -36,6 +36,7 @@ import warnings
 from typing import ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import nir
 import numpy as np
@@ -60,6 +61,7 @@ from nirsim.primitives import (
     Output,
     SumPool2d,
 )
+from nirsim.primitives.base import is_concrete
 
 from . import registry
 from .discrete import AbstractInterpretation, Discrete, DiscreteRules
@@ -106,6 +108,12 @@ def _refuse(framework: str, name: str, prim, reason: str):
 
 def _values(x) -> np.ndarray:
     return np.asarray(x, dtype=float)
+
+
+def _concrete(prim) -> bool:
+    """True when the node's parameters hold values (not tracers, e.g. under
+    ``jax.grad``): value checks are made once, on concrete parameters."""
+    return all(is_concrete(x) for x in jax.tree.leaves(prim))
 
 
 def _check_types(framework, network, allowed, extra: str = ""):
@@ -218,9 +226,10 @@ class SnnTorch(AbstractInterpretation):
     threshold or IF ``r`` differs between neurons; recurrent graphs (the importer
     wraps a recurrent LIF/CubaLIF into a subgraph it then cannot map; build
     ``RLeaky``/``RSynaptic`` by hand); node types other than Affine, Linear, Conv2d,
-    Flatten, AvgPool2d, IF, LIF, CubaLIF. Not modelled: snnTorch's double-reset guard
-    (``do_reset = spk - reset``), which only matters when an IF's membrane is still
-    above threshold after a subtraction.
+    Flatten, AvgPool2d, IF, LIF, CubaLIF and those nirtorch maps by default (Conv1d,
+    SumPool2d, the latter only without padding, which nirtorch ignores). Not
+    modelled: snnTorch's double-reset guard (``do_reset = spk - reset``), which only
+    matters when an IF's membrane is still above threshold after a subtraction.
     """
 
     label: ClassVar[str] = "snntorch"
@@ -228,8 +237,10 @@ class SnnTorch(AbstractInterpretation):
 
     def check(self, network, dt):
         fw = "snntorch"
-        allowed = (Input, Output, Affine, Linear, Conv2d, Flatten, AvgPool2d, IF, LIF)
-        _check_types(fw, network, allowed + (CubaLIF,))
+        allowed = (Input, Output, Affine, Linear, Conv1d, Conv2d, Flatten, AvgPool2d)
+        _check_types(fw, network, allowed + (SumPool2d, IF, LIF, CubaLIF))
+        for n in network.names_of(SumPool2d):
+            _zero_padding(fw, n, network.nodes[n])
         cyc = cycle_nodes(network)
         if cyc:
             n = sorted(cyc)[0]
@@ -244,6 +255,8 @@ class SnnTorch(AbstractInterpretation):
         d0 = self.import_dt
         for n in network.order:
             p = network.nodes[n]
+            if not _concrete(p):
+                continue
             if isinstance(p, IF):
                 _unique(fw, n, p, "v_threshold", p.v_threshold)
                 _unique(fw, n, p, "r", p.r)
@@ -335,7 +348,7 @@ class Norse(AbstractInterpretation):
             p = network.nodes[n]
             if isinstance(p, SumPool2d):
                 _zero_padding(fw, n, p)
-            if isinstance(p, CubaLIF):
+            if isinstance(p, CubaLIF) and _concrete(p):
                 bad = (_values(p.w_in) == 0) & (_values(p.v_leak) != 0)
                 if np.any(bad):
                     _refuse(
@@ -495,6 +508,8 @@ class Sinabs(AbstractInterpretation):
             p = network.nodes[n]
             if isinstance(p, SumPool2d):
                 _zero_padding(fw, n, p)
+            if not _concrete(p):
+                continue
             if isinstance(p, LIF | LI) and np.any(_values(p.v_leak) != 0):
                 _refuse(fw, n, p, "`v_leak` must be 0 (Sinabs refuses it)")
             if isinstance(p, LI) and np.any(_values(p.r) != 1):
@@ -560,7 +575,7 @@ class Rockpool(AbstractInterpretation):
         _check_types(fw, network, (Input, Output, Affine, Linear, CubaLIF, LI))
         for n in network.order:
             p = network.nodes[n]
-            if isinstance(p, CubaLIF | LI):
+            if isinstance(p, CubaLIF | LI) and _concrete(p):
                 tau = _values(p.tau_mem if isinstance(p, CubaLIF) else p.tau)
                 if np.min(tau / (1.0 + _values(p.r))) <= 0 or np.any(_values(p.r) <= -1):
                     _refuse(fw, n, p, "the inferred step min(tau/(1 + r)) must be > 0")
@@ -624,6 +639,8 @@ class LavaFloat(AbstractInterpretation):
         _check_types(fw, network, (Input, Output, Affine, Linear, LIF, CubaLIF))
         for n in network.order:
             p = network.nodes[n]
+            if not _concrete(p):
+                continue
             if isinstance(p, Affine) and not np.allclose(_values(p.bias), 0.0):
                 _refuse(fw, n, p, "non-zero bias is not supported by Lava's Dense")
             if isinstance(p, CubaLIF):
