@@ -192,7 +192,7 @@ def run_event_loop(
                 new_bufs[n], f = _record(bufs[n], fired.reshape(-1), t, max_spikes)
                 full = full | f
                 fired_any = fired_any | jnp.any(fired)
-                last = jnp.where(jnp.any(fired), spiking_nodes.index(n), last)
+                last = jnp.where(jnp.any(fired), net.spiking.index(n), last)
             for n in plan.thresholds:
                 fired = thr[n]
                 sources[n] = jnp.where(fired, area, 0.0)
