@@ -17,8 +17,10 @@ The committed notebooks must carry no outputs and no execution counts.
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -105,14 +107,12 @@ def _line_value(nb, prefix: str):
     raise AssertionError(f"no output line starts with {prefix!r}")
 
 
-_EXECUTED: dict[str, tuple] = {}
+_EXECUTED: dict[str, tuple | BaseException] = {}
 
 
-def _execute(name: str):
-    """Run notebook ``name`` at small size once per session; returns
-    ``(notebook with outputs, probe dict)``."""
-    if name in _EXECUTED:
-        return _EXECUTED[name]
+def _run(name: str) -> tuple:
+    """Execute notebook ``name`` at small size; returns ``(notebook with outputs,
+    probe dict)``."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     nb.cells.insert(_parameters_index(nb) + 1, nbformat.v4.new_code_cell("SMALL = True"))
     nb.cells.append(nbformat.v4.new_code_cell(PROBES[name].strip()))
@@ -122,9 +122,9 @@ def _execute(name: str):
         kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MPLBACKEND", "Agg")  # inherited by the kernel
-        client.execute()  # raises CellExecutionError on the first failing cell
+    # Own event loop, closed afterwards (this runs in a worker thread): raises
+    # CellExecutionError on the first failing cell.
+    asyncio.run(client.async_execute())
     errors = [
         o
         for c in nb.cells
@@ -140,8 +140,33 @@ def _execute(name: str):
                 probe = json.loads(line[len(PROBE) :])
     assert probe is not None, f"{name}: the probe cell printed nothing"
     assert probe["small"] is True, "SMALL = True was not picked up"
-    _EXECUTED[name] = (nb, probe)
-    return _EXECUTED[name]
+    return nb, probe
+
+
+def _execute(name: str) -> tuple:
+    """The executed notebook ``name`` and its probe, run once per session.
+
+    In a plain pytest run both notebooks are executed at once, in two kernels (their
+    run time is mostly jax compilation, one core each); a pytest-xdist worker runs
+    only the notebook its test needs, as the other test may be on another worker."""
+    if name not in _EXECUTED:
+        todo = [name] if os.environ.get("PYTEST_XDIST_WORKER") else list(NAMES)
+        todo = [n for n in todo if n not in _EXECUTED]
+
+        def run(n):
+            try:
+                return _run(n)
+            except BaseException as e:  # re-raised by the test of that notebook
+                return e
+
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("MPLBACKEND", "Agg")  # inherited by the kernels
+            with ThreadPoolExecutor(len(todo)) as pool:
+                _EXECUTED.update(zip(todo, pool.map(run, todo), strict=True))
+    got = _EXECUTED[name]
+    if isinstance(got, BaseException):
+        raise got
+    return got
 
 
 def _images(nb) -> int:
