@@ -99,7 +99,9 @@ class Spikes(eqx.Module):
     n_neurons: int | None = eqx.field(static=True, default=None)
     t_max: float | None = eqx.field(static=True, default=None)
 
-    def __init__(self, times, indices, values=None, *, n_neurons=None, t_max=None):
+    def __init__(
+        self, times, indices, values=None, *, n_neurons=None, t_max=None, check=True
+    ):
         t = np.asarray(times, dtype=float) if not isinstance(times, jnp.ndarray) else times
         i = np.asarray(indices) if not isinstance(indices, jnp.ndarray) else indices
         if t.shape != i.shape:
@@ -121,12 +123,14 @@ class Spikes(eqx.Module):
         self.values = values
         self.n_neurons = None if n_neurons is None else int(n_neurons)
         self.t_max = None if t_max is None else float(t_max)
+        if check:  # solvers' own outputs skip this host round trip (check=False)
+            self._validate()
 
-    def __check_init__(self):
+    def _validate(self):
         try:
             t = np.asarray(self.times)
             i = np.asarray(self.indices)
-        except Exception:
+        except Exception:  # tracers: nothing to look at
             return
         valid = i >= 0
         if np.any(np.isnan(t)) or np.any(t[valid] < 0) or np.any(~np.isfinite(t[valid])):

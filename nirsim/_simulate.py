@@ -128,7 +128,12 @@ def _keep_sharding(s: Spikes, like) -> Spikes:
         return s
     put = lambda a: None if a is None else jax.device_put(a, sharding)
     return Spikes(
-        put(s.times), put(s.indices), put(s.values), n_neurons=s.n_neurons, t_max=s.t_max
+        put(s.times),
+        put(s.indices),
+        put(s.values),
+        n_neurons=s.n_neurons,
+        t_max=s.t_max,
+        check=False,
     )
 
 
@@ -142,7 +147,7 @@ def _sorted_spikes(s: Spikes, batch: tuple[int, ...]) -> Spikes:
     t, i, v = (np.take_along_axis(a, order, -1) for a in (t, i, v))
     if t.shape[:-1] != batch:
         t, i, v = (np.broadcast_to(a, batch + a.shape[-1:]) for a in (t, i, v))
-    return Spikes(t, i, v, n_neurons=s.n_neurons, t_max=s.t_max)
+    return Spikes(t, i, v, n_neurons=s.n_neurons, t_max=s.t_max, check=False)
 
 
 def sample_times(t_end: float, save_dt, save_at) -> tuple[np.ndarray, float | None]:
@@ -284,7 +289,7 @@ def simulate(
     dt = solver.grid_dt()
     trace = Trace(
         spikes={
-            n: Spikes(t, i, n_neurons=math.prod(network.shape(n)), t_max=t_end)
+            n: Spikes(t, i, n_neurons=math.prod(network.shape(n)), t_max=t_end, check=False)
             for n, (t, i) in spikes.items()
         },
         states=states,

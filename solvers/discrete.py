@@ -567,18 +567,41 @@ def _compact(z, rules: DiscreteRules):
     return jnp.round(z).astype(jnp.int32)
 
 
-def _events(raster, dt: float, max_spikes: int):
+def _events(raster, dt: float, max_spikes: int, method: str | None = None):
     """Padded ``(times, indices)`` from a raster of spike counts ``raster[step, ...]``
-    (several spikes of a neuron in one step are repeated events)."""
+    (several spikes of a neuron in one step are repeated events), and whether more
+    than ``max_spikes`` occurred.
+
+    ``method``: ``"search"`` (binary search of each event slot in the cumulative
+    counts; fastest on CPU), ``"scatter"`` (each cell's first event slot scattered,
+    then a running maximum; linear work, fastest on GPU) or None (by platform).
+    """
     steps = raster.shape[0]
     width = max(int(np.prod(raster.shape[1:], dtype=np.int64)), 1)
     counts = raster.astype(jnp.int32).reshape(-1)
+    cells = counts.shape[0]
     csum = jnp.cumsum(counts)
-    total = csum[-1] if csum.shape[0] else jnp.asarray(0, jnp.int32)
-    k = jnp.arange(max_spikes, dtype=jnp.int32)
-    cell = jnp.searchsorted(csum, k, side="right")
+    total = csum[-1] if cells else jnp.asarray(0, jnp.int32)
+
+    def search(csum):
+        k = jnp.arange(max_spikes, dtype=jnp.int32)
+        return jnp.searchsorted(csum, k, side="right").astype(jnp.int32)
+
+    def scatter(csum):
+        start = csum - counts
+        slot = jnp.where((counts > 0) & (start < max_spikes), start, max_spikes)
+        marks = jnp.zeros((max_spikes,), jnp.int32)
+        marks = marks.at[slot].set(jnp.arange(1, cells + 1, dtype=jnp.int32), mode="drop")
+        return jax.lax.cummax(marks, axis=0) - 1
+
+    if method == "search":
+        cell = search(csum)
+    elif method == "scatter":
+        cell = scatter(csum)
+    else:
+        cell = jax.lax.platform_dependent(csum, cpu=search, default=scatter)
     cell = jnp.clip(cell, 0, max(steps * width - 1, 0))
-    valid = k < total
+    valid = jnp.arange(max_spikes) < total
     times = jnp.where(valid, (cell // width).astype(float) * dt, jnp.inf)
     indices = jnp.where(valid, cell % width, -1).astype(jnp.int32)
     return times, indices, total > max_spikes

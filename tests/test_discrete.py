@@ -341,3 +341,58 @@ def test_batch_matches_single_samples():
             tb.states["cuba"]["v"][k], ts.states["cuba"]["v"], rtol=1e-13, atol=1e-15
         )
     assert jnp.asarray(tb.states["cuba"]["v"]).shape == (2, 8, 1)
+
+
+@pytest.mark.parametrize("input_at", ["end", "start"])
+def test_exponential_impulses_jump_at_the_chosen_end_of_the_step(input_at):
+    # LI with leak: between impulses v relaxes exactly to v_leak; an input event of
+    # area a makes v jump by r a / tau, at the end of its step or at its start (then
+    # it decays through the step).
+    dt, tau, r, v_leak = 1e-3, 4e-3, 2.0, 0.2
+    nodes = {
+        "input": nir.Input(np.array([1])),
+        "li": nir.LI(tau=_a(tau), r=_a(r), v_leak=_a(v_leak)),
+        "output": nir.Output(np.array([1])),
+    }
+    net = nirsim.load(nir.NIRGraph(nodes=nodes, edges=[("input", "li"), ("li", "output")]))
+    areas = np.array([0.0, 3e-3, 0.0, 0.0, 1e-3, 2e-3, 0.0])
+    # Events inside their step (not on its start): the step they fall in is used.
+    t = (np.flatnonzero(areas) + 0.3) * dt
+    x = Spikes(t, np.zeros(len(t), int), areas[areas > 0])
+    rules = DiscreteRules(integrator="exponential", input_at=input_at)
+    tr = nirsim.simulate(
+        net,
+        x,
+        t_end=len(areas) * dt,
+        save_dt=dt,
+        solver=Discrete(dt, rules),
+        spike_area=1.0,
+    )
+    e = np.exp(-dt / tau)
+    v, expected = v_leak, []
+    for a in areas:
+        jump = r * a / tau
+        if input_at == "start":
+            v = v_leak + (v + jump - v_leak) * e
+        else:
+            v = v_leak + (v - v_leak) * e + jump
+        expected.append(v)
+    np.testing.assert_allclose(np.asarray(tr.states["li"]["v"])[:, 0], expected, rtol=1e-13)
+
+
+def test_event_extraction_methods_agree():
+    from nirsim.solvers.discrete import _events
+
+    rng = np.random.default_rng(5)
+    raster = rng.integers(0, 3, size=(7, 2, 3)) * (rng.random((7, 2, 3)) < 0.4)
+    expected = [(k * 0.5, j) for k, row in enumerate(raster.reshape(7, -1)) for j, c in
+                enumerate(row) for _ in range(c)]  # fmt: skip
+    for method in ("search", "scatter", None):
+        for cap in (len(expected) + 4, len(expected) - 2):
+            t, i, over = _events(jnp.asarray(raster), 0.5, cap, method)
+            n = min(cap, len(expected))
+            assert (
+                list(zip(np.asarray(t)[:n], np.asarray(i)[:n], strict=True)) == expected[:n]
+            )
+            assert np.all(np.asarray(i)[n:] == -1) and np.all(np.isinf(np.asarray(t)[n:]))
+            assert bool(over) == (cap < len(expected))

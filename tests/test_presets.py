@@ -2,9 +2,6 @@
 rule (FRAMEWORKS.md / HARDWARE.md), in the framework's own variables; refusals; the
 NIR paper's LIF experiment with the Norse preset."""
 
-import os
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import nir
@@ -222,16 +219,8 @@ def test_norse_matches_its_step_rule():
     _grad_is_finite(net, "norse", "if")
 
 
-def _shared_data():
-    env = os.environ.get("NIRSIM_SHARED_DATA")
-    base = Path(env) if env else Path(__file__).parents[2] / "shared" / "data"
-    return base / "nir-paper"
-
-
-def test_norse_reproduces_the_nir_paper_lif_csv():
-    folder = _shared_data()
-    if not (folder / "lif_norse.csv").exists() or not (folder / "lif_norse.nir").exists():
-        pytest.skip("NIR paper data not available")
+def test_norse_reproduces_the_nir_paper_lif_csv(shared_data):
+    folder = shared_data
     csv = np.loadtxt(folder / "lif_norse.csv", delimiter=",")
     pattern = np.zeros(1000)
     pattern[::10] = [
@@ -541,3 +530,15 @@ def test_nir_euler_matches_its_step_rule():
         zs["lif"].append(z2)
     _check(tr, ev, zs)
     _grad_is_finite(net, "nir-euler", "lif")
+
+
+def test_spyx_flatten_is_channels_last():
+    from nirsim.solvers.presets import Spyx
+
+    x = np.arange(2 * 3 * 4, dtype=float).reshape(2, 3, 4)  # (C, H, W)
+    flat = nirsim.primitives.Flatten(input_shape=(2, 3, 4), start_dim=0, end_dim=-1)
+    mapped = Spyx().node(None, "f", flat, DT)
+    np.testing.assert_array_equal(
+        mapped.linear(jnp.asarray(x)), x.transpose(1, 2, 0).ravel()
+    )
+    np.testing.assert_array_equal(flat.linear(jnp.asarray(x)), x.ravel())

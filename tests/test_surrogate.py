@@ -118,8 +118,7 @@ def test_surrogate_gradient_matches_finite_differences_of_smoothed_model(kind, s
             save_dt=DT,
             reset="subtract",
             solver=solver,
-            throw=False,
-        )
+        )  # throw=True: the result check is skipped while jax.grad traces
         return jnp.sum(tr.states["lif"]["v"] ** 2) + jnp.sum(
             tr.states["lif"]["spike_count"]
         )
