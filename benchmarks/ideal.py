@@ -22,8 +22,9 @@ import nir
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-import nirsim  # noqa: E402
 from _common import machine, table, timeit  # noqa: E402
+
+import nirsim  # noqa: E402
 
 SHARED = os.environ.get(
     "NIRSIM_SHARED_DATA",

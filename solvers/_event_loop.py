@@ -27,9 +27,8 @@ import jax
 import jax.numpy as jnp
 
 from nirsim._data import Current
-from nirsim.primitives import AbstractSpikingNeuron, Delay, Threshold
-
 from nirsim._progress import tick as progress_tick
+from nirsim.primitives import AbstractSpikingNeuron, Delay, Threshold
 
 from . import results
 from ._signals import InputSignals, grid_as_impulses

@@ -15,6 +15,8 @@ import jax.numpy as jnp
 from nirsim._data import Current
 from nirsim.primitives import Delay
 
+from .structure import continuous_sources_of
+
 
 def bin_index(t, dt):
     """``n`` with ``n dt <= t < (n+1) dt``, robust to the rounding of ``t / dt``."""
@@ -51,19 +53,28 @@ class InputSignals:
         self.network = network
         self.currents = {n: v for n, v in inputs.items() if isinstance(v, Current)}
         self.delays = continuous_delays
+        # the continuous Delays feeding each one: only these are evaluated (in the
+        # past) to read a Delay's input, so tracing stays linear in the nesting
+        self.upstream = {
+            d: tuple(e for e in continuous_delays if e in continuous_sources_of(network, d))
+            for d in continuous_delays
+        }
 
-    def sources(self, t, depth: int = 0) -> dict:
-        """Outgoing continuous signal of every Current input and continuous Delay."""
+    def sources(self, t, depth: int = 0, delays: tuple[str, ...] | None = None) -> dict:
+        """Outgoing continuous signal of every Current input and of the continuous
+        Delays ``delays`` (default: all)."""
         net = self.network
         out = {n: current_value(c, net.shape(n), t) for n, c in self.currents.items()}
         if depth > 8:  # nested continuous delays deeper than this are not supported
             return out
-        for d in self.delays:
+        for d in self.delays if delays is None else delays:
             prim: Delay = net.nodes[d]
             flat_delay = prim.delay.reshape(-1)
 
             def at(tau, i, d=d, prim=prim):
-                arr = net.propagate(self.sources(tau, depth + 1), bias=True)
+                arr = net.propagate(
+                    self.sources(tau, depth + 1, self.upstream[d]), bias=True
+                )
                 return arr.get(d, jnp.zeros(prim.shape)).reshape(-1)[i]
 
             idx = jnp.arange(flat_delay.shape[0])
@@ -73,16 +84,21 @@ class InputSignals:
             out[d] = jnp.where(taus >= 0, vals, 0.0).reshape(prim.shape)
         return out
 
-    def next_break(self, t, depth: int = 0):
-        """First time strictly after ``t`` at which a continuous source changes."""
+    def next_break(self, t, depth: int = 0, delays: tuple[str, ...] | None = None):
+        """First time strictly after ``t`` at which a continuous source (a Current
+        input, or one of the continuous Delays ``delays``, default all) changes."""
         nb = jnp.asarray(jnp.inf)
         for c in self.currents.values():
             nb = jnp.minimum(nb, current_next_break(c, t))
         if depth > 8:
             return nb
-        for d in self.delays:
+        for d in self.delays if delays is None else delays:
             delay = self.network.nodes[d].delay.reshape(-1)
-            cand = jax.vmap(lambda tau: self.next_break(tau, depth + 1))(t - delay) + delay
+            up = self.upstream[d]
+            cand = jax.vmap(lambda tau, up=up: self.next_break(tau, depth + 1, up))(
+                t - delay
+            )
+            cand = cand + delay
             cand = jnp.where(t - delay < 0, delay, cand)  # the signal starts at t = d
             cand = jnp.where(cand <= t, jnp.inf, cand)
             nb = jnp.minimum(nb, jnp.min(cand, initial=jnp.inf))

@@ -9,6 +9,7 @@ nothing of nirsim beyond the semantics of DESIGN.md section 1. Hand-derived
 sequences check the simplest graphs as well.
 """
 
+import itertools
 import math
 
 import nir
@@ -32,14 +33,9 @@ RTOL_T = 1e-9
 # --------------------------------------------------------------------------- oracle
 class Population:
     """Neurons of a graph, flattened: ``cuba[j]`` says CubaLIF (else LIF); LIF
-    neurons use ``tau_mem`` as ``tau`` and ignore ``i``.
-
-    * ``w_spike[j, k]``: weight from neuron k's spikes to neuron j's input (an
-      impulse of area ``A * w_spike[j, k]`` arrives at j at the spike time);
-    * ``bias[j]``: constant continuous input; ``current(t)``: piecewise-constant
-      input (None: 0), changing only at ``breaks``;
-    * ``impulses``: list of ``(t, areas[N])`` arriving from the graph's inputs.
-    """
+    neurons use ``tau_mem`` as ``tau`` and ignore ``i``. ``w_spike[j, k]`` is the
+    weight from neuron k's spikes to neuron j's input: an impulse of area
+    ``A * w_spike[j, k]`` arrives at j at the spike time."""
 
     def __init__(self, *, cuba, tau_syn, tau_mem, r, w_in, v_leak, v_th, v_reset, w_spike):
         n = len(cuba)
@@ -83,7 +79,12 @@ def reference(
     subtract=False,
     sample_ts=(),
 ):
-    """Spike times per neuron (list of arrays) and ``v`` at ``sample_ts``."""
+    """Spike times per neuron (list of arrays) and ``v`` at ``sample_ts``.
+
+    ``bias[j]``: constant continuous input; ``current(t)``: piecewise-constant input
+    (None: 0) changing only at ``breaks``; ``impulses``: ``(t, areas[N])`` from the
+    graph's inputs; ``area``: spike area A; ``subtract``: reset by subtraction.
+    """
     n = pop.n
     bias = np.zeros(n) if bias is None else np.asarray(bias, float)
     y = np.concatenate([np.zeros(n), pop.v_leak])
@@ -178,11 +179,15 @@ def outp(n):
 
 def lif(tau, r=1.0, v_leak=0.0, v_th=1.0, v_reset=0.0, n=1):
     a = lambda x: np.broadcast_to(np.asarray(x, float), (n,)).copy()
-    return nir.LIF(tau=a(tau), r=a(r), v_leak=a(v_leak), v_threshold=a(v_th), v_reset=a(v_reset))
+    return nir.LIF(
+        tau=a(tau), r=a(r), v_leak=a(v_leak), v_threshold=a(v_th), v_reset=a(v_reset)
+    )
 
 
 def current(values, n_bins=50, dt=1e-3):
-    return nirsim.Current(np.broadcast_to(np.asarray(values, float), (n_bins, len(values))), dt)
+    return nirsim.Current(
+        np.broadcast_to(np.asarray(values, float), (n_bins, len(values))), dt
+    )
 
 
 # ------------------------------------------------------------------- the graph
@@ -266,7 +271,9 @@ def coupled_graph():
     chain = ["cur_chain", "lif1", "lin", "lif2", "out_chain"]
     cascade = ["spk_cascade", "w0", "a", "w1", "b", "w2", "c", "out_cascade"]
     braille = ["spk_braille", "fc1", "hid", "fc2", "out", "out_braille"]
-    edges = [(x, y) for path in (chain, cascade, braille) for x, y in zip(path, path[1:])]
+    edges = [
+        (x, y) for path in (chain, cascade, braille) for x, y in itertools.pairwise(path)
+    ]
     edges += [("cur_pair", "pair"), ("pair", "rec"), ("rec", "pair"), ("pair", "out_pair")]
     edges += [("hid", "rec_h"), ("rec_h", "hid")]
     return nir.NIRGraph(nodes=nodes, edges=edges)

@@ -25,9 +25,9 @@ DT = 1e-4  # s: the experiment's bin width
 # The 100 values of the paper's input (shared/data/nir-paper/README.md); each is
 # followed by nine zeros, giving 1000 bins of DT.
 PATTERN = np.array(
-    "0 0 0 0 0 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 0 0 0 0 1 0 0 0 1 1 0 0 1 0 1 0 0 1 1 0 1 1 "
-    "1 1 1 1 1 1 1 1 1 0 0 0 0 0 0 0 0 0 0 0 0 0 1 1 1 1 1 1 1 1 1 1 1 1 0 0 0 0 0 1 1 0 0 0 0 "
-    "0 0 0 0 0 0 0 0 0 0".split(),
+    "0 0 0 0 0 0 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 0 0 0 0 1 0 0 0 1 1 0 0 1 0 1 0 0 "
+    "1 1 0 1 1 1 1 1 1 1 1 1 1 1 0 0 0 0 0 0 0 0 0 0 0 0 0 1 1 1 1 1 1 1 1 1 1 1 1 0 "
+    "0 0 0 0 1 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0".split(),
     dtype=float,
 )
 PAPER_LIF = dict(tau=0.0025, r=1.0, v_leak=0.0, v_threshold=0.1, v_reset=0.0)
@@ -168,9 +168,10 @@ def euler_hidden_spikes(graph, raster, subtract, n_steps):
             v_new = jnp.where(fired, v_new - (p["v_threshold"] - p["v_reset"]), v_new)
         else:  # from v_reset at the crossing, an Euler sub-step over the rest
             rest = (1 - frac) * EULER_DT
-            v_after = p["v_reset"] + rest * (p["v_leak"] - p["v_reset"] + p["r"] * i) / p[
-                "tau_mem"
-            ]
+            v_after = (
+                p["v_reset"]
+                + rest * (p["v_leak"] - p["v_reset"] + p["r"] * i) / p["tau_mem"]
+            )
             v_new = jnp.where(fired, v_after, v_new)
         return (i_new, v_new, fired.astype(float)), t_spike
 
