@@ -17,13 +17,13 @@ from nirsim.primitives import (
 def reached(network, name: str) -> set[str]:
     """Non-stateless nodes that a signal leaving ``name`` reaches at the same instant
     (through stateless nodes only)."""
-    out, stack, seen = set(), [name], {name}
+    out, stack, seen = set(), [name], set()
     while stack:
         n = stack.pop()
         for m in network.successors(n):
             if m in seen:
                 continue
-            seen.add(m)
+            seen.add(m)  # ``name`` itself counts when a loop leads back to it
             node = network.nodes[m]
             if isinstance(node, AbstractStateless) and not isinstance(node, Output):
                 stack.append(m)
@@ -68,6 +68,22 @@ def coupling_report(network) -> list[str]:
     return problems
 
 
+MAX_DELAY_NESTING = 8
+
+
+def _delay_nesting(network, d: str, path: tuple[str, ...]) -> int:
+    if d in path:
+        raise GraphError(
+            f"node '{d}' (Delay) feeds its own continuous input through "
+            + " -> ".join(f"'{p}'" for p in path[path.index(d) :] + (d,))
+            + ": a delay differential equation, which the ideal solvers do not support"
+        )
+    ups = [
+        e for e in continuous_sources_of(network, d) if isinstance(network.nodes[e], Delay)
+    ]
+    return 1 + max((_delay_nesting(network, e, path + (d,)) for e in ups), default=0)
+
+
 def check_delays_and_thresholds(network) -> None:
     """Refuse what no event-driven solver here can do: a continuous signal from a
     neuron through a Delay (a delay differential equation) or into a Threshold."""
@@ -79,6 +95,13 @@ def check_delays_and_thresholds(network) -> None:
                     f"({network.nodes[src].nir_type}): that is a delay differential "
                     "equation, which nirsim's ideal solvers do not support"
                 )
+    for d in continuous_delays(network):
+        depth = _delay_nesting(network, d, ())
+        if depth > MAX_DELAY_NESTING:
+            raise GraphError(
+                f"node '{d}' (Delay) sits behind {depth} continuous Delays in a row; "
+                f"the ideal solvers support at most {MAX_DELAY_NESTING}"
+            )
     for th in network.names_of(Threshold):
         for src in continuous_sources_of(network, th):
             if isinstance(network.nodes[src], AbstractNeuron):

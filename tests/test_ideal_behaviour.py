@@ -298,3 +298,30 @@ def test_bad_input_is_refused_with_a_message(kwargs, pattern):
     inputs = call.pop("inputs")
     with pytest.raises(nirsim.InputError, match=pattern):
         nirsim.simulate(lif_graph(), inputs, **call)
+
+
+def _delay_chain(k, loop=False):
+    nodes = {"input": nir.Input(input_type=np.array([1]))}
+    edges, prev = [], "input"
+    for i in range(k):
+        nodes[f"d{i}"] = nir.Delay(delay=np.array([1e-3]))
+        edges.append((prev, f"d{i}"))
+        prev = f"d{i}"
+    if loop:  # d0's output comes back into d0 through a stateless map
+        nodes["back"] = nir.Linear(weight=np.array([[0.5]]))
+        edges += [(prev, "back"), ("back", "d0")]
+    nodes["li"] = nir.LI(tau=np.array([1e-2]), r=np.array([1.0]), v_leak=np.array([0.0]))
+    nodes["output"] = nir.Output(output_type=np.array([1]))
+    edges += [(prev, "li"), ("li", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
+def test_deeply_nested_or_looping_continuous_delays_are_refused():
+    # Nine continuous Delays in a row exceed the supported nesting (8): refused by
+    # name instead of being silently truncated.
+    cur = nirsim.Current(np.ones((5, 1)), 1e-3)
+    with pytest.raises(nirsim.GraphError, match=r"'d8' \(Delay\).*at most 8"):
+        nirsim.simulate(_delay_chain(9), cur, t_end=0.01)
+    # A continuous signal fed back into its own Delay is a delay differential equation.
+    with pytest.raises(nirsim.GraphError, match="delay differential equation"):
+        nirsim.simulate(_delay_chain(1, loop=True), cur, t_end=0.01)
