@@ -143,8 +143,9 @@ def _sorted_spikes(s: Spikes, batch: tuple[int, ...]) -> Spikes:
     i = np.asarray(s.indices)
     v = np.ones_like(t) if s.values is None else np.asarray(s.values, dtype=float)
     t = np.where(i >= 0, t, np.inf)
-    order = np.argsort(t, axis=-1, kind="stable")
-    t, i, v = (np.take_along_axis(a, order, -1) for a in (t, i, v))
+    if t.shape[-1] > 1 and not np.all(t[..., 1:] >= t[..., :-1]):  # already sorted: skip
+        order = np.argsort(t, axis=-1, kind="stable")
+        t, i, v = (np.take_along_axis(a, order, -1) for a in (t, i, v))
     if t.shape[:-1] != batch:
         t, i, v = (np.broadcast_to(a, batch + a.shape[-1:]) for a in (t, i, v))
     return Spikes(t, i, v, n_neurons=s.n_neurons, t_max=s.t_max, check=False)

@@ -573,9 +573,23 @@ def _events(raster, dt: float, max_spikes: int, method: str | None = None):
     than ``max_spikes`` occurred.
 
     ``method``: ``"search"`` (binary search of each event slot in the cumulative
-    counts; fastest on CPU), ``"scatter"`` (each cell's first event slot scattered,
-    then a running maximum; linear work, fastest on GPU) or None (by platform).
+    counts), ``"scatter"`` (each cell's first event slot scattered, then a running
+    maximum; linear work) or None (on CPU the cheaper of the two by operation count,
+    on other platforms scatter).
     """
+    cells_total = max(math.prod(raster.shape), 1)
+    if raster.dtype == jnp.bool_ and max_spikes > cells_total:
+        # at most one spike per cell: fill only as many slots as there are cells
+        t, i, over = _events(raster, dt, cells_total, method)
+        pad = max_spikes - cells_total
+        return (
+            jnp.concatenate([t, jnp.full((pad,), jnp.inf, t.dtype)]),
+            jnp.concatenate([i, jnp.full((pad,), -1, i.dtype)]),
+            over,
+        )
+    if method is None and jax.default_backend() == "cpu":
+        cheap_search = max_spikes * math.log2(cells_total + 1) < 3 * cells_total
+        method = "search" if cheap_search else "scatter"
     steps = raster.shape[0]
     width = max(int(np.prod(raster.shape[1:], dtype=np.int64)), 1)
     counts = raster.astype(jnp.int32).reshape(-1)
@@ -602,7 +616,8 @@ def _events(raster, dt: float, max_spikes: int, method: str | None = None):
         cell = jax.lax.platform_dependent(csum, cpu=search, default=scatter)
     cell = jnp.clip(cell, 0, max(steps * width - 1, 0))
     valid = jnp.arange(max_spikes) < total
-    times = jnp.where(valid, (cell // width).astype(float) * dt, jnp.inf)
+    step = (cell // width).astype(jnp.result_type(float))  # float32 when x64 is off
+    times = jnp.where(valid, step * dt, jnp.inf)
     indices = jnp.where(valid, cell % width, -1).astype(jnp.int32)
     return times, indices, total > max_spikes
 

@@ -396,3 +396,29 @@ def test_event_extraction_methods_agree():
             )
             assert np.all(np.asarray(i)[n:] == -1) and np.all(np.isinf(np.asarray(t)[n:]))
             assert bool(over) == (cap < len(expected))
+
+
+@pytest.mark.parametrize("method", ["search", "scatter", None])
+@pytest.mark.parametrize("kind", ["bool", "counts"])
+def test_padded_event_lists_match_numpy(method, kind):
+    # The padded (times, indices) built inside jit equal a plain numpy listing of the
+    # raster: step-major, neuron-minor, a count of k repeated k times, then padding.
+    from nirsim.solvers.discrete import _events
+
+    rng = np.random.default_rng(3)
+    if kind == "bool":
+        raster = rng.random((7, 5)) < 0.3
+    else:
+        raster = rng.integers(0, 3, (7, 5)) * (rng.random((7, 5)) < 0.4)
+    dt = 1e-3
+    steps, neurons = np.nonzero(raster)
+    reps = raster[steps, neurons].astype(int)
+    want_t = np.repeat(steps * dt, reps)
+    want_i = np.repeat(neurons, reps)
+    for max_spikes in (len(want_t) + 50, max(len(want_t) - 2, 1)):
+        t, i, over = _events(jnp.asarray(raster), dt, max_spikes, method)
+        k = min(len(want_t), max_spikes)
+        np.testing.assert_allclose(np.asarray(t)[:k], want_t[:k], rtol=0, atol=0)
+        np.testing.assert_array_equal(np.asarray(i)[:k], want_i[:k])
+        assert np.all(np.isinf(np.asarray(t)[k:])) and np.all(np.asarray(i)[k:] == -1)
+        assert bool(over) == (len(want_t) > max_spikes)
