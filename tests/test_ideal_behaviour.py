@@ -325,3 +325,22 @@ def test_deeply_nested_or_looping_continuous_delays_are_refused():
     # A continuous signal fed back into its own Delay is a delay differential equation.
     with pytest.raises(nirsim.GraphError, match="delay differential equation"):
         nirsim.simulate(_delay_chain(1, loop=True), cur, t_end=0.01)
+
+
+def test_many_input_impulses_at_one_instant_all_arrive():
+    # 100 impulses at the same instant (more than one read window) on 3 LI neurons,
+    # plus a later one: each jump is r*a/tau, so v just after 1 ms is
+    # (count * r / tau) and decays as exp(-(t - 1 ms)/tau) afterwards.
+    tau, r = 0.01, 2.0
+    g = nir.NIRGraph.from_list(
+        nir.LI(tau=np.full(3, tau), r=np.full(3, r), v_leak=np.zeros(3))
+    )
+    idx = np.r_[np.zeros(60, int), np.ones(40, int), [2]]
+    times = np.r_[np.full(100, 1e-3), [3e-3]]
+    tr = nirsim.simulate(g, nirsim.Spikes(times, idx), t_end=4e-3, save_at=[2e-3, 4e-3])
+    v = np.asarray(tr.states["li"]["v"])
+    decay = np.exp(-1e-3 / tau)
+    np.testing.assert_allclose(
+        v[0], [60 * r / tau * decay, 40 * r / tau * decay, 0.0], rtol=1e-12
+    )
+    np.testing.assert_allclose(v[1, 2], r / tau * decay, rtol=1e-12)
