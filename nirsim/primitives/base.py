@@ -188,6 +188,24 @@ class AbstractNeuron(AbstractPrimitive):
     """
 
     shape: eqx.AbstractVar[Shape]
+    #: parameters that are time constants (must be > 0)
+    positive_params: ClassVar[tuple[str, ...]] = ()
+
+    def __check_init__(self):
+        check_same_shape(self, self.param_names)
+        check_finite(self, self.param_names)
+        check_positive(self, self.positive_params)
+
+    @classmethod
+    def from_nir(cls, node: nir.NIRNode, in_shape: Shape | None) -> AbstractNeuron:
+        # every neuron's constructor takes its parameters in ``param_names`` order
+        return cls(
+            *(getattr(node, n) for n in cls.param_names),
+            source_dtypes=source_dtypes(node, cls.param_names),
+        )
+
+    def to_nir(self) -> nir.NIRNode:
+        return getattr(nir, self.nir_type)(**{n: self._export(n) for n in self.param_names})
 
     @property
     def in_shape(self) -> Shape:

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import equinox as eqx
-import nir
 
 from .._custom_types import NeuronArray, Shape
-from ._dynamics import cuba_field, cuba_propagate
-from .base import (
-    AbstractNeuron,
-    as_param,
-    check_finite,
-    check_positive,
-    check_same_shape,
-    source_dtypes,
-)
-from .states import CubaState
+from ._families import AbstractCuba
+from .base import as_param
 
 
-class CubaLI(AbstractNeuron):
+class CubaLI(AbstractCuba):
     r"""Current-based leaky integrator.
 
     ``tau_syn di/dt = -i + w_in x(t)``, ``tau_mem dv/dt = (v_leak - v) + r i``.
@@ -34,6 +25,7 @@ class CubaLI(AbstractNeuron):
     """
 
     nir_type = "CubaLI"
+    positive_params = ("tau_syn", "tau_mem")
     param_names = ("tau_syn", "tau_mem", "r", "v_leak", "w_in")
 
     tau_syn: NeuronArray
@@ -51,39 +43,3 @@ class CubaLI(AbstractNeuron):
         self.shape = tuple(self.tau_mem.shape)
         self.w_in = as_param(w_in, "w_in", self.shape)
         self.source_dtypes = source_dtypes
-
-    def __check_init__(self):
-        check_same_shape(self, self.param_names)
-        check_finite(self, self.param_names)
-        check_positive(self, ("tau_syn", "tau_mem"))
-
-    @classmethod
-    def from_nir(cls, node: nir.CubaLI, in_shape: Shape | None) -> CubaLI:
-        return cls(
-            node.tau_syn,
-            node.tau_mem,
-            node.r,
-            node.v_leak,
-            node.w_in,
-            source_dtypes=source_dtypes(node, cls.param_names),
-        )
-
-    def to_nir(self) -> nir.CubaLI:
-        return nir.CubaLI(**{n: self._export(n) for n in self.param_names})
-
-    def _p(self):
-        return self.tau_syn, self.tau_mem, self.r, self.v_leak, self.w_in
-
-    def init_state(self) -> CubaState:
-        return CubaState(i_syn=self.v_leak * 0.0, v=self.v_leak)
-
-    def vector_field(self, state, drive):
-        di, dv = cuba_field(state.i_syn, state.v, drive, *self._p())
-        return CubaState(i_syn=di, v=dv)
-
-    def propagate(self, state, drive, h):
-        i, v = cuba_propagate(state.i_syn, state.v, drive, *self._p(), h)
-        return CubaState(i_syn=i, v=v)
-
-    def impulse(self, state, area):
-        return CubaState(i_syn=state.i_syn + self.w_in * area / self.tau_syn, v=state.v)

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import equinox as eqx
-import nir
 
 from .._custom_types import NeuronArray, Shape
-from ._dynamics import cuba_extremum, cuba_field, cuba_propagate
-from .base import (
-    AbstractSpikingNeuron,
-    as_param,
-    check_finite,
-    check_positive,
-    check_same_shape,
-    source_dtypes,
-)
-from .states import CubaState
+from ._families import AbstractCuba
+from .base import AbstractSpikingNeuron, as_param
 
 
-class CubaLIF(AbstractSpikingNeuron):
+class CubaLIF(AbstractCuba, AbstractSpikingNeuron):
     r"""Current-based leaky integrate-and-fire neuron.
 
     ``tau_syn di/dt = -i + w_in x(t)``, ``tau_mem dv/dt = (v_leak - v) + r i``; a spike
@@ -37,6 +28,7 @@ class CubaLIF(AbstractSpikingNeuron):
     """
 
     nir_type = "CubaLIF"
+    positive_params = ("tau_syn", "tau_mem")
     param_names = (
         "tau_syn",
         "tau_mem",
@@ -80,49 +72,8 @@ class CubaLIF(AbstractSpikingNeuron):
         self.w_in = as_param(w_in, "w_in", self.shape)
         self.source_dtypes = source_dtypes
 
-    def __check_init__(self):
-        check_same_shape(self, self.param_names)
-        check_finite(self, self.param_names)
-        check_positive(self, ("tau_syn", "tau_mem"))
-
-    @classmethod
-    def from_nir(cls, node: nir.CubaLIF, in_shape: Shape | None) -> CubaLIF:
-        return cls(
-            node.tau_syn,
-            node.tau_mem,
-            node.r,
-            node.v_leak,
-            node.v_threshold,
-            node.v_reset,
-            node.w_in,
-            source_dtypes=source_dtypes(node, cls.param_names),
-        )
-
-    def to_nir(self) -> nir.CubaLIF:
-        return nir.CubaLIF(**{n: self._export(n) for n in self.param_names})
-
-    def _p(self):
-        return self.tau_syn, self.tau_mem, self.r, self.v_leak, self.w_in
-
     def threshold(self):
         return self.v_threshold
 
     def reset_value(self):
         return self.v_reset
-
-    def init_state(self) -> CubaState:
-        return CubaState(i_syn=self.v_leak * 0.0, v=self.v_leak)
-
-    def vector_field(self, state, drive):
-        di, dv = cuba_field(state.i_syn, state.v, drive, *self._p())
-        return CubaState(i_syn=di, v=dv)
-
-    def propagate(self, state, drive, h):
-        i, v = cuba_propagate(state.i_syn, state.v, drive, *self._p(), h)
-        return CubaState(i_syn=i, v=v)
-
-    def impulse(self, state, area):
-        return CubaState(i_syn=state.i_syn + self.w_in * area / self.tau_syn, v=state.v)
-
-    def extremum_time(self, state, drive):
-        return cuba_extremum(state.i_syn, state.v, drive, *self._p())

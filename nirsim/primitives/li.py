@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import equinox as eqx
-import nir
 
 from .._custom_types import NeuronArray, Shape
-from ._dynamics import leaky_field, leaky_propagate
-from .base import (
-    AbstractNeuron,
-    as_param,
-    check_finite,
-    check_positive,
-    check_same_shape,
-    source_dtypes,
-)
-from .states import MembraneState
+from ._families import AbstractLeaky
+from .base import as_param
 
 
-class LI(AbstractNeuron):
+class LI(AbstractLeaky):
     r"""Leaky integrator.
 
     ``tau dv/dt = (v_leak - v) + r x(t)``
@@ -33,6 +24,7 @@ class LI(AbstractNeuron):
     """
 
     nir_type = "LI"
+    positive_params = ("tau",)
     param_names = ("tau", "r", "v_leak")
 
     tau: NeuronArray
@@ -46,36 +38,3 @@ class LI(AbstractNeuron):
         self.v_leak = as_param(v_leak, "v_leak")
         self.shape = tuple(self.tau.shape)
         self.source_dtypes = source_dtypes
-
-    def __check_init__(self):
-        check_same_shape(self, self.param_names)
-        check_finite(self, self.param_names)
-        check_positive(self, ("tau",))
-
-    @classmethod
-    def from_nir(cls, node: nir.LI, in_shape: Shape | None) -> LI:
-        return cls(
-            node.tau,
-            node.r,
-            node.v_leak,
-            source_dtypes=source_dtypes(node, cls.param_names),
-        )
-
-    def to_nir(self) -> nir.LI:
-        return nir.LI(
-            tau=self._export("tau"), r=self._export("r"), v_leak=self._export("v_leak")
-        )
-
-    def init_state(self) -> MembraneState:
-        return MembraneState(v=self.v_leak)
-
-    def vector_field(self, state, drive):
-        return MembraneState(v=leaky_field(state.v, drive, self.tau, self.r, self.v_leak))
-
-    def propagate(self, state, drive, h):
-        return MembraneState(
-            v=leaky_propagate(state.v, drive, self.tau, self.r, self.v_leak, h)
-        )
-
-    def impulse(self, state, area):
-        return MembraneState(v=state.v + self.r * area / self.tau)

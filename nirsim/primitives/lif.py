@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import equinox as eqx
-import nir
 
 from .._custom_types import NeuronArray, Shape
-from ._dynamics import leaky_field, leaky_propagate
-from .base import (
-    AbstractSpikingNeuron,
-    as_param,
-    check_finite,
-    check_positive,
-    check_same_shape,
-    source_dtypes,
-)
-from .states import MembraneState
+from ._families import AbstractLeaky
+from .base import AbstractSpikingNeuron, as_param
 
 
-class LIF(AbstractSpikingNeuron):
+class LIF(AbstractLeaky, AbstractSpikingNeuron):
     r"""Leaky integrate-and-fire neuron.
 
     ``tau dv/dt = (v_leak - v) + r x(t)``; a spike when ``v`` reaches ``v_threshold``
@@ -36,6 +27,7 @@ class LIF(AbstractSpikingNeuron):
     """
 
     nir_type = "LIF"
+    positive_params = ("tau",)
     param_names = ("tau", "r", "v_leak", "v_threshold", "v_reset")
 
     tau: NeuronArray
@@ -56,41 +48,8 @@ class LIF(AbstractSpikingNeuron):
         self.shape = tuple(self.tau.shape)
         self.source_dtypes = source_dtypes
 
-    def __check_init__(self):
-        check_same_shape(self, self.param_names)
-        check_finite(self, self.param_names)
-        check_positive(self, ("tau",))
-
-    @classmethod
-    def from_nir(cls, node: nir.LIF, in_shape: Shape | None) -> LIF:
-        return cls(
-            node.tau,
-            node.r,
-            node.v_leak,
-            node.v_threshold,
-            node.v_reset,
-            source_dtypes=source_dtypes(node, cls.param_names),
-        )
-
-    def to_nir(self) -> nir.LIF:
-        return nir.LIF(**{n: self._export(n) for n in self.param_names})
-
     def threshold(self):
         return self.v_threshold
 
     def reset_value(self):
         return self.v_reset
-
-    def init_state(self) -> MembraneState:
-        return MembraneState(v=self.v_leak)
-
-    def vector_field(self, state, drive):
-        return MembraneState(v=leaky_field(state.v, drive, self.tau, self.r, self.v_leak))
-
-    def propagate(self, state, drive, h):
-        return MembraneState(
-            v=leaky_propagate(state.v, drive, self.tau, self.r, self.v_leak, h)
-        )
-
-    def impulse(self, state, area):
-        return MembraneState(v=state.v + self.r * area / self.tau)
