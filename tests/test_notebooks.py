@@ -25,6 +25,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import shared_data_dir  # the same lookup as the fixtures
 from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -63,18 +64,6 @@ print("NIRSIM_PROBE " + _json.dumps({
 }))
 """,
 }
-
-
-def _shared_data_dir() -> Path:
-    """Where the notebooks look for the NIR paper's files (as tests/conftest.py)."""
-    env = os.environ.get("NIRSIM_SHARED_DATA")
-    if env:
-        base = Path(env)
-        for sub in ("data/nir-paper", "nir-paper"):
-            if (base / sub).is_dir():
-                return base / sub
-        return base
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "nir-paper"
 
 
 def _parameters_index(nb) -> int:
@@ -207,7 +196,7 @@ def test_reference_outputs_notebook():
     assert probe["max_err_before_first_spike"] < 1e-12
     assert probe["round_trip_exact"] is True
     # Braille runs exactly when the paper's files are present.
-    braille = (_shared_data_dir() / "braille_noDelay_bias_zero.nir").is_file()
+    braille = (shared_data_dir() / "braille_noDelay_bias_zero.nir").is_file()
     assert (probe["braille"] is not None) == braille
     if braille:
         assert set(probe["braille"]) == {"lif1.lif", "lif2"}
