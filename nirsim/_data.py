@@ -15,17 +15,7 @@ import nir
 import numpy as np
 
 from ._custom_types import Array, Shape
-from ._errors import InputError
-
-
-def _finite_positive(x, name: str) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number, got {x!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise InputError(f"{name} must be finite and > 0, got {v!r}")
-    return v
+from ._errors import InputError, positive_number
 
 
 class Current(eqx.Module):
@@ -44,7 +34,7 @@ class Current(eqx.Module):
 
     def __init__(self, values, dt):
         self.values = jnp.asarray(values, dtype=float)
-        self.dt = _finite_positive(dt, "Current dt")
+        self.dt = positive_number(dt, "Current dt")
         if self.values.ndim < 1:
             raise InputError("Current values need a time axis")
 
@@ -181,7 +171,7 @@ class Spikes(eqx.Module):
         bool, or counts/areas):
         one impulse per non-zero bin at ``step * dt + t_offset`` (bin start, NIRData's
         convention); non-boolean entries become the impulse values."""
-        dt = _finite_positive(dt, "dt")
+        dt = positive_number(dt, "dt")
         g = np.asarray(grid)
         return _spikes_from_raster(g, dt, t_offset, g.dtype != bool)
 

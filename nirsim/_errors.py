@@ -23,3 +23,17 @@ class SimulationError(NirsimError):
     def __init__(self, message: str, code: int = 0):
         super().__init__(message)
         self.code = code
+
+
+def positive_number(x, name: str) -> float:
+    """``x`` as a float, or an :class:`InputError` naming ``name`` unless it is a
+    finite number > 0 (steps, end times, spike areas)."""
+    import math
+
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number, got {x!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise InputError(f"{name} must be finite and > 0, got {v!r}")
+    return v

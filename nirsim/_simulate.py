@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _progress
 from ._data import Current, Spikes
-from ._errors import InputError, NirsimError, SimulationError
+from ._errors import InputError, NirsimError, SimulationError, positive_number
 from ._network import Network, load
 from ._trace import Trace
 
@@ -163,9 +163,7 @@ def sample_times(t_end: float, save_dt, save_at) -> tuple[np.ndarray, float | No
         return ts, None
     if save_dt is None:
         return np.zeros(0), None
-    save_dt = float(save_dt)
-    if not (math.isfinite(save_dt) and save_dt > 0):
-        raise InputError(f"save_dt must be finite and > 0, got {save_dt!r}")
+    save_dt = positive_number(save_dt, "save_dt")
     n = int(math.floor(t_end / save_dt * (1 + 1e-12)))
     # the last sample may round past t_end: it is t_end
     return np.minimum((np.arange(n) + 1) * save_dt, t_end), save_dt
@@ -237,12 +235,7 @@ def simulate(
         raise InputError(f"reset must be one of {RESETS}, got {reset!r}")
     if grid_as not in ("current", "impulse"):
         raise InputError(f"grid_as must be 'current' or 'impulse', got {grid_as!r}")
-    try:
-        t_end = float(t_end)
-    except (TypeError, ValueError):
-        raise InputError(f"t_end must be a number, got {t_end!r}") from None
-    if not (math.isfinite(t_end) and t_end > 0):
-        raise InputError(f"t_end must be finite and > 0, got {t_end!r}")
+    t_end = positive_number(t_end, "t_end")
     for name, value, lo in (
         ("max_events", max_events, 1),
         ("max_spikes", max_spikes, 1),
@@ -250,10 +243,8 @@ def simulate(
     ):
         if int(value) != value or value < lo:
             raise InputError(f"{name} must be an integer >= {lo}, got {value!r}")
-    if not isinstance(spike_area, jax.Array) and not (
-        math.isfinite(float(spike_area)) and float(spike_area) > 0
-    ):
-        raise InputError(f"spike_area must be finite and > 0, got {spike_area!r}")
+    if not isinstance(spike_area, jax.Array):  # a traced area (grad) is not checked
+        positive_number(spike_area, "spike_area")
     solver = make_solver(solver, dt)
     solver.check(network)
     ts, regular_dt = sample_times(t_end, save_dt, save_at)

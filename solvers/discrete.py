@@ -53,7 +53,7 @@ import numpy as np
 
 from nirsim._custom_types import Array
 from nirsim._data import Current, Spikes
-from nirsim._errors import GraphError, InputError
+from nirsim._errors import GraphError, InputError, positive_number
 from nirsim.primitives import (
     AbstractNeuron,
     AbstractPrimitive,
@@ -249,7 +249,7 @@ class Discrete(AbstractSolver):
     selects it by name (``"euler"``, ``"exponential"`` or a preset).
     """
 
-    dt: float = eqx.field(static=True, converter=lambda x: _as_dt(x))
+    dt: float = eqx.field(static=True, converter=lambda x: positive_number(x, "dt"))
     rules: DiscreteRules = DiscreteRules()
     interpretation: AbstractInterpretation = AsGraph()
     surrogate: AbstractSurrogate = FastSigmoid()
@@ -489,16 +489,6 @@ class Discrete(AbstractSolver):
 
 
 # ---------------------------------------------------------------------- helpers
-def _as_dt(x) -> float:
-    try:
-        dt = float(x)
-    except (TypeError, ValueError):
-        raise InputError(f"dt must be a number, got {x!r}") from None
-    if not (math.isfinite(dt) and dt > 0):
-        raise InputError(f"dt must be finite and > 0, got {x!r}")
-    return dt
-
-
 def _advance(prim, state, drive, area, rules: DiscreteRules, dt: float):
     """One step of a neuron's linear dynamics (no threshold, no reset)."""
     if rules.input_at == "start":

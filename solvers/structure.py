@@ -87,14 +87,12 @@ def _delay_nesting(network, d: str, path: tuple[str, ...]) -> int:
 def check_delays_and_thresholds(network) -> None:
     """Refuse what no event-driven solver here can do: a continuous signal from a
     neuron through a Delay (a delay differential equation) or into a Threshold."""
-    for d in network.names_of(Delay):
-        for src in continuous_sources_of(network, d):
-            if isinstance(network.nodes[src], AbstractNeuron):
-                raise GraphError(
-                    f"node '{d}' (Delay) delays the continuous output of '{src}' "
-                    f"({network.nodes[src].nir_type}): that is a delay differential "
-                    "equation, which nirsim's ideal solvers do not support"
-                )
+    _refuse_neuron_sources(
+        network,
+        Delay,
+        "delays the continuous output of {src}: that is a delay differential equation, "
+        "which nirsim's ideal solvers do not support",
+    )
     for d in continuous_delays(network):
         depth = _delay_nesting(network, d, ())
         if depth > MAX_DELAY_NESTING:
@@ -102,11 +100,21 @@ def check_delays_and_thresholds(network) -> None:
                 f"node '{d}' (Delay) sits behind {depth} continuous Delays in a row; "
                 f"the ideal solvers support at most {MAX_DELAY_NESTING}"
             )
-    for th in network.names_of(Threshold):
-        for src in continuous_sources_of(network, th):
-            if isinstance(network.nodes[src], AbstractNeuron):
+    _refuse_neuron_sources(
+        network,
+        Threshold,
+        "watches the continuous output of {src}; the ideal solvers support "
+        "Thresholds on graph inputs only",
+    )
+
+
+def _refuse_neuron_sources(network, kind: type, reason: str) -> None:
+    """Refuse a node of ``kind`` whose continuous input comes from a neuron."""
+    for name in network.names_of(kind):
+        for src in continuous_sources_of(network, name):
+            node = network.nodes[src]
+            if isinstance(node, AbstractNeuron):
+                what = f"'{src}' ({node.nir_type})"
                 raise GraphError(
-                    f"node '{th}' (Threshold) watches the continuous output of '{src}' "
-                    f"({network.nodes[src].nir_type}); the ideal solvers support "
-                    "Thresholds on graph inputs only"
+                    f"node '{name}' ({kind.__name__}) " + reason.format(src=what)
                 )
