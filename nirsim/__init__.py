@@ -13,7 +13,7 @@ if _os.environ.get("JAX_ENABLE_X64", "1").lower() not in ("0", "false"):
 
 from . import primitives as primitives, solvers as solvers
 from ._compare import DivergenceReport as DivergenceReport, compare as compare
-from ._data import Current as Current, Spikes as Spikes
+from ._data import Current as Current, SpikeRaster as SpikeRaster, Spikes as Spikes
 from ._errors import (
     GraphError as GraphError,
     InputError as InputError,

@@ -7,6 +7,7 @@ flattened in C order, and EventData indices count the same way.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import equinox as eqx
@@ -212,6 +213,104 @@ class Spikes(eqx.Module):
             v = np.take_along_axis(np.asarray(self.values).reshape(t.shape), order, -1)
             return nir.ValuedEventData(idx, t, int(n), float(tm), v)
         return nir.EventData(idx, t, int(n), float(tm))
+
+
+class SpikeRaster(eqx.Module):
+    """Spikes on a step grid, as a discrete back-end computes them: ``counts[...,
+    n, *shape]`` is the number of spikes of each neuron in step ``n`` (``[n dt,
+    (n+1) dt)``), in a small integer dtype (bool for one spike per step). Leading axes
+    are a batch.
+
+    It offers the same views as :class:`Spikes`, derived on demand: ``times`` and
+    ``indices`` (padded event lists, a spike of step ``n`` stamped ``n dt``, NIRData's
+    convention; several spikes in one step are repeated events), :meth:`count`,
+    :meth:`counts_per_neuron`, :meth:`trains`, and :meth:`to_nir` (``nir.EventData``),
+    so code that reads spikes needs no special case. :meth:`raster` gives the counts
+    with a flat neuron axis.
+    """
+
+    counts: Array
+    dt: float = eqx.field(static=True)
+    shape: Shape = eqx.field(static=True)
+    t_max: float | None = eqx.field(static=True, default=None)
+
+    values = None
+
+    @property
+    def n_neurons(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.counts.shape[: self.counts.ndim - len(self.shape) - 1])
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.counts.shape[len(self.batch_shape)])
+
+    def raster(self) -> np.ndarray:
+        """Counts as numpy, shape ``(*batch, steps, n_neurons)`` (flat C order)."""
+        c = np.asarray(self.counts)
+        return c.reshape(self.batch_shape + (self.n_steps, self.n_neurons))
+
+    @functools.cached_property
+    def _events(self) -> tuple[np.ndarray, np.ndarray]:
+        r = self.raster().astype(np.int64)
+        flat = r.reshape((-1,) + r.shape[-2:])
+        n_ev = int(flat.sum(axis=(1, 2)).max()) if flat.size else 0
+        times = np.full((flat.shape[0], n_ev), np.inf)
+        idx = np.full((flat.shape[0], n_ev), -1, dtype=np.int64)
+        for b, f in enumerate(flat):
+            step, neuron = np.nonzero(f)  # row-major: sorted by step, then neuron
+            reps = f[step, neuron]
+            step = np.repeat(step, reps)
+            neuron = np.repeat(neuron, reps)
+            times[b, : len(step)] = step * self.dt
+            idx[b, : len(step)] = neuron
+        shape = self.batch_shape + (n_ev,)
+        return times.reshape(shape), idx.reshape(shape)
+
+    @property
+    def times(self) -> np.ndarray:
+        """Padded spike times (``inf`` padding), sorted; step ``n`` is ``n dt``."""
+        return self._events[0]
+
+    @property
+    def indices(self) -> np.ndarray:
+        """Flat neuron index of each event (``-1`` padding)."""
+        return self._events[1]
+
+    def count(self) -> Array:
+        """Number of spikes (per batch element)."""
+        axes = tuple(range(len(self.batch_shape), self.counts.ndim))
+        return jnp.sum(self.counts.astype(jnp.int32), axis=axes)
+
+    def counts_per_neuron(self, n_neurons: int | None = None) -> np.ndarray:
+        """Spike count per neuron, shape ``(*batch, n_neurons)`` (numpy)."""
+        return self.raster().astype(np.int64).sum(axis=-2)
+
+    def trains(self, n_neurons: int | None = None) -> list:
+        """Spike times per neuron (nested lists for a batch) of numpy arrays."""
+        r = self.raster()
+        flat = r.reshape((-1,) + r.shape[-2:])
+        out = []
+        for f in flat:
+            steps = np.arange(f.shape[0])
+            out.append([np.repeat(steps, f[:, k]) * self.dt for k in range(f.shape[1])])
+        return out if self.batch_shape else out[0]
+
+    def to_nir(
+        self, n_neurons: int | None = None, t_max: float | None = None
+    ) -> nir.EventData:
+        """As ``nir.EventData`` (a spike of step ``n`` at ``n dt``); an unbatched
+        raster becomes one sample."""
+        tm = t_max if t_max is not None else self.t_max
+        if tm is None:
+            raise InputError("to_nir needs t_max")
+        t, i = self.times, self.indices
+        t = t.reshape(-1, t.shape[-1])
+        i = i.reshape(-1, i.shape[-1])
+        return nir.EventData(i, t, int(self.n_neurons), float(tm))
 
 
 def _spikes_from_raster(g: np.ndarray, dt: float, t_offset: float, valued: bool):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 
@@ -57,19 +58,19 @@ class Network(eqx.Module):
     def names_of(self, kind: type) -> tuple[str, ...]:
         return tuple(n for n in self.order if isinstance(self.nodes[n], kind))
 
-    @property
+    @functools.cached_property
     def inputs(self) -> tuple[str, ...]:
         return self.names_of(Input)
 
-    @property
+    @functools.cached_property
     def outputs(self) -> tuple[str, ...]:
         return self.names_of(Output)
 
-    @property
+    @functools.cached_property
     def neurons(self) -> tuple[str, ...]:
         return self.names_of(AbstractNeuron)
 
-    @property
+    @functools.cached_property
     def spiking(self) -> tuple[str, ...]:
         """Nodes whose outgoing signal is a spike train (spiking neurons, Threshold)."""
         return tuple(
@@ -78,8 +79,13 @@ class Network(eqx.Module):
             if isinstance(self.nodes[n], AbstractSpikingNeuron | Threshold)
         )
 
+    @functools.cached_property
+    def _shapes(self) -> dict[str, tuple[int, ...]]:
+        return {n: tuple(self.nodes[n].out_shape) for n in self.order}
+
     def shape(self, name: str) -> tuple[int, ...]:
-        return tuple(self.nodes[name].out_shape)
+        """Output shape of node ``name`` (structure: computed once per Network)."""
+        return self._shapes[name]
 
     # ------------------------------------------------------------------- signals
     def propagate(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -12,7 +14,7 @@ import nir
 import numpy as np
 
 from . import _progress
-from ._data import Current, Spikes
+from ._data import Current, SpikeRaster, Spikes
 from ._errors import InputError, NirsimError, SimulationError, positive_number
 from ._network import Network, load
 from ._trace import Trace
@@ -169,6 +171,43 @@ def sample_times(t_end: float, save_dt, save_at) -> tuple[np.ndarray, float | No
     return np.minimum((np.arange(n) + 1) * save_dt, t_end), save_dt
 
 
+def _broadcast_spikes(s: Spikes, batch: tuple[int, ...]) -> Spikes:
+    """Spikes with the batch shape (no host copy, no sorting)."""
+    if s.times.shape[:-1] == batch:
+        return s
+    b = lambda a: None if a is None else jnp.broadcast_to(a, batch + a.shape[-1:])
+    return Spikes(
+        b(s.times),
+        b(s.indices),
+        b(s.values),
+        n_neurons=s.n_neurons,
+        t_max=s.t_max,
+        check=False,
+    )
+
+
+def _with_dtype(solver, dtype):
+    if dtype is None:
+        return solver
+    try:
+        dt_ = jnp.dtype(dtype)
+    except TypeError:
+        raise InputError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dt_ not in (jnp.float32, jnp.float64):
+        raise InputError(f"dtype must be float32 or float64, got {dtype!r}")
+    if isinstance(solver, AbstractDiscrete):
+        # by name: numpy dtypes compare equal to None, which would confuse caches
+        solver = dataclasses.replace(solver, dtype=dt_.name)
+        solver.compute_dtype()  # refuses float64 without x64
+        return solver
+    if dt_ != jnp.dtype(float):
+        raise InputError(
+            f"the {solver.name} solver computes in {jnp.dtype(float)}; dtype applies to "
+            "discrete back-ends"
+        )
+    return solver
+
+
 def make_solver(solver, dt=None):
     from .solvers import registry
 
@@ -194,6 +233,7 @@ def simulate(
     atol: float = 1e-12,
     throw: bool = True,
     progress: bool = False,
+    dtype=None,
 ) -> Trace:
     """Simulate a NIR graph.
 
@@ -226,64 +266,62 @@ def simulate(
             ``False`` the failure is returned as ``trace.result`` (0 = success).
         progress: show a progress bar of simulated time (ideal back-ends; it costs
             a host callback per event, so it is meant for long command-line runs).
+        dtype: ``jnp.float32`` or ``jnp.float64`` (or their names): what a discrete
+            back-end computes in. Default: the framework's for a preset (float32),
+            float64 for ``euler``/``exponential`` (when jax's x64 mode is on). The
+            ideal back-ends compute in float64.
 
     Returns:
         A :class:`Trace`.
     """
-    network = load(network)
-    if reset not in RESETS:
-        raise InputError(f"reset must be one of {RESETS}, got {reset!r}")
-    if grid_as not in ("current", "impulse"):
-        raise InputError(f"grid_as must be 'current' or 'impulse', got {grid_as!r}")
-    t_end = positive_number(t_end, "t_end")
-    for name, value, lo in (
-        ("max_events", max_events, 1),
-        ("max_spikes", max_spikes, 1),
-        ("max_cascade", max_cascade, 1),
-    ):
-        if int(value) != value or value < lo:
-            raise InputError(f"{name} must be an integer >= {lo}, got {value!r}")
-    if not isinstance(spike_area, jax.Array):  # a traced area (grad) is not checked
-        positive_number(spike_area, "spike_area")
-    solver = make_solver(solver, dt)
-    solver.check(network)
-    ts, regular_dt = sample_times(t_end, save_dt, save_at)
-    solver.check_times(ts, t_end)
+    key = _call_key(
+        network, solver, dt, dtype, t_end, save_dt, save_at, reset, spike_area,
+        grid_as, max_events, max_spikes, max_cascade, rtol, atol, progress,
+    )  # fmt: skip
+    plan = _PLANS.get(key) if key is not None else None
+    if plan is None or plan.network is not network:
+        plan = _plan(
+            network, solver, dt, dtype, t_end, save_dt, save_at, reset, spike_area,
+            grid_as, max_events, max_spikes, max_cascade, rtol, atol, progress,
+        )  # fmt: skip
+        if key is not None and not _traced(plan.network):
+            _PLANS[key] = plan
+            while len(_PLANS) > 64:  # keep the newest plans
+                del _PLANS[next(iter(_PLANS))]
+    network, solver, discrete, ts = plan.network, plan.solver, plan.discrete, plan.ts
+    t_end = plan.t_end
+    regular_dt = plan.regular_dt
     resolved = resolve_inputs(network, inputs)
     batch = _batch_shape(network, resolved)
     prepared = {}
     for name, v in resolved.items():
-        if isinstance(v, Spikes):
+        if isinstance(v, Spikes) and discrete:  # binned on the device, in any order
+            prepared[name] = _broadcast_spikes(v, batch)
+        elif isinstance(v, Spikes):
             prepared[name] = _keep_sharding(_sorted_spikes(v, batch), v.times)
         elif v.batch_shape(network.shape(name)) != batch:
             vals = jnp.broadcast_to(v.values, batch + v.values.shape)
             prepared[name] = Current(vals, v.dt)
         else:
             prepared[name] = v
-    options = SimOptions_(
-        spike_area=jnp.asarray(spike_area, dtype=float),
-        subtract=(reset == "subtract"),
-        impulse_grid=(grid_as == "impulse"),
-        max_events=int(max_events),
-        max_spikes=int(max_spikes),
-        max_cascade=int(max_cascade),
-        rtol=float(rtol),
-        atol=float(atol),
-        progress=bool(progress),
-    )
     with _progress.bar(t_end, progress):
-        spikes, states, result = _run(
-            solver, network, prepared, jnp.asarray(ts), t_end, options, batch
-        )
+        spikes, states, result = _run(plan, prepared, batch)
     fail_t = fail_node = None
     if isinstance(result, tuple):
         result, fail_t, fail_node = result
     dt = solver.grid_dt()
-    trace = Trace(
-        spikes={
+    if discrete:
+        spikes = {
+            n: SpikeRaster(r, dt=dt, shape=network.shape(n), t_max=t_end)
+            for n, r in spikes.items()
+        }
+    else:
+        spikes = {
             n: Spikes(t, i, n_neurons=math.prod(network.shape(n)), t_max=t_end, check=False)
             for n, (t, i) in spikes.items()
-        },
+        }
+    trace = Trace(
+        spikes=spikes,
         states=states,
         ts=jnp.asarray(ts),
         result=result,
@@ -321,34 +359,133 @@ def simulate(
     return trace
 
 
-def _run(solver, network, inputs, ts, t_end, options, batch):
-    fn = _compiled(solver, batch)
+class _CallPlan(NamedTuple):
+    """What a simulate call needs besides its inputs, built once per (network,
+    solver, options) and reused: the checked network and solver, sample times and
+    the solver's options."""
+
+    network: Network
+    solver: object
+    discrete: bool
+    ts: jax.Array
+    regular_dt: float | None
+    options: object
+    t_end: float
+    compiled: dict  # batch rank -> (jitted function, array leaves)
+
+
+def _traced(tree) -> bool:
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
+
+
+_PLANS: dict = {}
+
+
+def _call_key(network, solver, *rest):
+    """A hashable key of a simulate call's set-up, or None (no caching: the network
+    is a path or a graph to load, or an argument cannot be hashed, or a value is
+    traced)."""
+    if not isinstance(network, Network):
+        return None
     try:
-        return fn(solver, network, inputs, ts, t_end, options)
+        key = (id(network), solver, *(tuple(r) if isinstance(r, list) else r for r in rest))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _plan(
+    network, solver, dt, dtype, t_end, save_dt, save_at, reset, spike_area, grid_as,
+    max_events, max_spikes, max_cascade, rtol, atol, progress,
+) -> _CallPlan:  # fmt: skip
+    network = load(network)
+    if reset not in RESETS:
+        raise InputError(f"reset must be one of {RESETS}, got {reset!r}")
+    if grid_as not in ("current", "impulse"):
+        raise InputError(f"grid_as must be 'current' or 'impulse', got {grid_as!r}")
+    t_end = positive_number(t_end, "t_end")
+    for name, value, lo in (
+        ("max_events", max_events, 1),
+        ("max_spikes", max_spikes, 1),
+        ("max_cascade", max_cascade, 1),
+    ):
+        if int(value) != value or value < lo:
+            raise InputError(f"{name} must be an integer >= {lo}, got {value!r}")
+    if not isinstance(spike_area, jax.Array):  # a traced area (grad) is not checked
+        positive_number(spike_area, "spike_area")
+    solver = make_solver(solver, dt)
+    solver = _with_dtype(solver, dtype)
+    discrete = isinstance(solver, AbstractDiscrete)
+    solver.check(network)
+    ts, regular_dt = sample_times(t_end, save_dt, save_at)
+    solver.check_times(ts, t_end)
+    options = SimOptions_(
+        spike_area=jnp.asarray(spike_area, dtype=float),
+        subtract=(reset == "subtract"),
+        impulse_grid=(grid_as == "impulse"),
+        max_events=int(max_events),
+        max_spikes=int(max_spikes),
+        max_cascade=int(max_cascade),
+        rtol=float(rtol),
+        atol=float(atol),
+        progress=bool(progress),
+    )
+    return _CallPlan(
+        network, solver, discrete, jnp.asarray(ts), regular_dt, options, t_end, {}
+    )
+
+
+def _run(plan: _CallPlan, inputs, batch):
+    rank = len(batch)
+    if rank not in plan.compiled:
+        plan.compiled[rank] = _compiled(plan, rank)
+    fn, leaves = plan.compiled[rank]
+    try:
+        return fn(leaves, inputs, plan.ts)
     except NirsimError:
         raise
     except eqx.EquinoxRuntimeError as e:  # eqx.error_if at run time
         raise SimulationError(str(e).split("\n")[0]) from None
 
 
-_CACHE: dict = {}
+_JITTED: dict = {}
 
 
-def _compiled(solver, batch):
-    """One jitted function per (solver type, batch rank): jit's own cache handles
-    shapes and static fields, so a second call with the same shapes does not
-    recompile."""
-    key = (type(solver), len(batch))
-    if key not in _CACHE:
+def _compiled(plan: _CallPlan, rank: int):
+    """``(fn, leaves)``: the jitted simulation and the array leaves of the solver,
+    network and options it takes. One jitted function per static structure (pytree
+    definition, static fields, ``t_end``, batch rank), so a new Network of the same
+    structure (a training step) reuses it, and jit's own cache handles shapes."""
+    dyn, static = eqx.partition((plan.solver, plan.network, plan.options), eqx.is_array)
+    leaves, treedef = jax.tree.flatten(dyn)
+    t_end = plan.t_end
+    static_leaves, static_def = jax.tree.flatten(static)
+    try:
+        key = (treedef, static_def, tuple(static_leaves), t_end, rank)
+        hash(key)
+    except TypeError:
+        key = None
+    fn = _JITTED.get(key) if key is not None else None
+    if fn is None:
 
-        def one(solver, network, inputs, ts, t_end, options):
-            return solver.solve(network, inputs, ts, t_end, options)
+        def run(leaves, inputs, ts):
+            solver, network, options = eqx.combine(
+                jax.tree.unflatten(treedef, leaves), static
+            )
 
-        fn = one
-        for _ in range(len(batch)):
-            fn = jax.vmap(fn, in_axes=(None, None, 0, None, None, None))
-        _CACHE[key] = eqx.filter_jit(fn)
-    return _CACHE[key]
+            def one(inputs):
+                return solver.solve(network, inputs, ts, t_end, options)
+
+            for _ in range(rank):
+                one = jax.vmap(one)
+            return one(inputs)
+
+        fn = jax.jit(run)
+        if key is not None:
+            _JITTED[key] = fn
+    return fn, leaves
 
 
 from nirsim.solvers.base import SimOptions as SimOptions_  # noqa: E402
+from nirsim.solvers.discrete.base import AbstractDiscrete  # noqa: E402

@@ -12,7 +12,17 @@ import pytest
 
 import nirsim
 from nirsim import Current, Spikes
-from nirsim.solvers import Discrete, DiscreteRules, euler, exponential
+from nirsim.solvers import (
+    BySubtraction,
+    Discrete,
+    Exceeds,
+    ExponentialIntegrator,
+    GridAsImpulses,
+    NeuronRule,
+    ToZero,
+    euler,
+    exponential,
+)
 
 T = 0.04
 DRIVE = np.array([1.0, -0.5, 2.0, 0.7])  # held over T/4 each
@@ -172,14 +182,14 @@ def test_rules_next_step_delivery_strict_test_and_zero_reset():
     # layer 1 v += x; z1 = v > 1; v <- 0; layer 2 sees z1 one step later.
     dt = 1e-3
     net = _chain(_if(1.0), _if(1.5))
-    rules = DiscreteRules(threshold_test=">", reset="zero", spike_delivery="next_step")
+    solver = Discrete(
+        dt, neuron_rule=NeuronRule(test=Exceeds(), reset=ToZero()), late_spikes=True
+    )
     x_steps = np.array([1.0, 1.0, 0.5, 0.6, 2.0, 0.0, 0.0, 3.0, 0.0, 0.0])
     n = len(x_steps)
     t, i = np.nonzero(x_steps[:, None])
     x = Spikes(t * dt, i, x_steps[t])
-    tr = nirsim.simulate(
-        net, x, t_end=n * dt, save_dt=dt, solver=Discrete(dt, rules), spike_area=1.0
-    )
+    tr = nirsim.simulate(net, x, t_end=n * dt, save_dt=dt, solver=solver, spike_area=1.0)
     v1 = v2 = 0.0
     z1_prev = 0.0
     exp_v1, exp_v2, s1, s2 = [], [], [], []
@@ -214,16 +224,15 @@ def test_rules_multi_spike_subtract_and_next_step_reset():
         "output": nir.Output(np.array([1])),
     }
     net = nirsim.load(nir.NIRGraph(nodes=nodes, edges=[("input", "n"), ("n", "output")]))
-    rules = DiscreteRules(
-        max_spikes_per_step=3, reset="subtract", reset_timing="next_step", grid="impulse"
-    )
+    rule = NeuronRule(max_spikes_per_step=3, reset=BySubtraction(), reset_next_step=True)
+    solver = Discrete(dt, neuron_rule=rule, grid_reading=GridAsImpulses())
     x_steps = np.array([2.5, 0.2, 4.7, 0.0, 0.9, 0.1])
     tr = nirsim.simulate(
         net,
         Current(x_steps[:, None], dt),
         t_end=len(x_steps) * dt,
         save_dt=dt,
-        solver=Discrete(dt, rules),
+        solver=solver,
     )
     v, pending = 0.0, 0
     exp_v, exp_t, exp_n = [], [], []
@@ -283,23 +292,28 @@ def test_sample_times_must_lie_on_the_grid():
         _run(net, euler(T / 7), save_at=(T / 2,))
     with pytest.raises(nirsim.InputError, match="dt must be finite"):
         Discrete(0.0)
-    with pytest.raises(nirsim.InputError, match="threshold_test"):
-        DiscreteRules(threshold_test="=>")
-    with pytest.raises(nirsim.InputError, match="Euler variant"):
-        DiscreteRules(integrator="exponential", membrane_current="new")
+    with pytest.raises(nirsim.InputError, match="max_spikes_per_step"):
+        NeuronRule(max_spikes_per_step=0)
 
 
-def test_named_solver_needs_dt_and_full_spike_buffer_is_reported():
+def test_named_solver_needs_dt_and_every_spike_is_kept_without_a_buffer():
+    # Two IF layers of threshold 0.01 driven by v += 0.1 per step: the first fires
+    # every step (one spike per step), the second too (its input is a spike of area
+    # dt = 1e-3 per step, r = 1, weight 1 -> v += 1e-3... so count it by hand).
     net = _chain(_if(0.01), _if(0.01))
     x = Current(np.full((20, 1), 100.0), 1e-3)  # Euler: v += 0.1 per step
     with pytest.raises(nirsim.InputError, match="give its step dt"):
         nirsim.simulate(net, x, t_end=0.02, solver="euler")
-    with pytest.raises(nirsim.SimulationError, match="max_spikes"):
-        nirsim.simulate(net, x, t_end=0.02, solver="euler", dt=1e-3, max_spikes=5)
-    tr = nirsim.simulate(
-        net, x, t_end=0.02, solver="euler", dt=1e-3, max_spikes=5, throw=False
-    )
-    assert int(tr.result) == nirsim.solvers.results.SPIKE_BUFFER_FULL
+    tr = nirsim.simulate(net, x, t_end=0.02, solver="euler", dt=1e-3)
+    v2, n2 = 0.0, 0
+    for _ in range(20):
+        v2 += 1.0  # one spike of area 1 (spike_area) per step into IF r = 1
+        if v2 >= 0.01:
+            n2 += 1
+            v2 = 0.0
+    assert int(tr.spikes["n1"].count()) == 20
+    assert int(tr.spikes["n2"].count()) == n2 == 20
+    assert int(tr.result) == 0
     assert tr.dt == 1e-3 and tr.backend == "euler"
 
 
@@ -359,13 +373,15 @@ def test_exponential_impulses_jump_at_the_chosen_end_of_the_step(input_at):
     # Events inside their step (not on its start): the step they fall in is used.
     t = (np.flatnonzero(areas) + 0.3) * dt
     x = Spikes(t, np.zeros(len(t), int), areas[areas > 0])
-    rules = DiscreteRules(integrator="exponential", input_at=input_at)
+    rule = NeuronRule(
+        integrator=ExponentialIntegrator(), input_at_start=(input_at == "start")
+    )
     tr = nirsim.simulate(
         net,
         x,
         t_end=len(areas) * dt,
         save_dt=dt,
-        solver=Discrete(dt, rules),
+        solver=Discrete(dt, neuron_rule=rule),
         spike_area=1.0,
     )
     e = np.exp(-dt / tau)
@@ -380,45 +396,36 @@ def test_exponential_impulses_jump_at_the_chosen_end_of_the_step(input_at):
     np.testing.assert_allclose(np.asarray(tr.states["li"]["v"])[:, 0], expected, rtol=1e-13)
 
 
-def test_event_extraction_methods_agree():
-    from nirsim.solvers.discrete import _events
-
-    rng = np.random.default_rng(5)
-    raster = rng.integers(0, 3, size=(7, 2, 3)) * (rng.random((7, 2, 3)) < 0.4)
-    expected = [(k * 0.5, j) for k, row in enumerate(raster.reshape(7, -1)) for j, c in
-                enumerate(row) for _ in range(c)]  # fmt: skip
-    for method in ("search", "scatter", None):
-        for cap in (len(expected) + 4, len(expected) - 2):
-            t, i, over = _events(jnp.asarray(raster), 0.5, cap, method)
-            n = min(cap, len(expected))
-            assert (
-                list(zip(np.asarray(t)[:n], np.asarray(i)[:n], strict=True)) == expected[:n]
-            )
-            assert np.all(np.asarray(i)[n:] == -1) and np.all(np.isinf(np.asarray(t)[n:]))
-            assert bool(over) == (cap < len(expected))
-
-
-@pytest.mark.parametrize("method", ["search", "scatter", None])
 @pytest.mark.parametrize("kind", ["bool", "counts"])
-def test_padded_event_lists_match_numpy(method, kind):
-    # The padded (times, indices) built inside jit equal a plain numpy listing of the
-    # raster: step-major, neuron-minor, a count of k repeated k times, then padding.
-    from nirsim.solvers.discrete import _events
-
+def test_raster_views_match_a_numpy_listing(kind):
+    # The event views of a raster equal a plain numpy listing: step-major,
+    # neuron-minor, a count of k repeated k times, then padding; per-neuron trains,
+    # counts and NIR EventData agree with it.
     rng = np.random.default_rng(3)
     if kind == "bool":
-        raster = rng.random((7, 5)) < 0.3
+        raster = rng.random((2, 7, 5)) < 0.3
     else:
-        raster = rng.integers(0, 3, (7, 5)) * (rng.random((7, 5)) < 0.4)
+        raster = (rng.integers(0, 3, (2, 7, 5)) * (rng.random((2, 7, 5)) < 0.4)).astype(
+            np.int8
+        )
     dt = 1e-3
-    steps, neurons = np.nonzero(raster)
-    reps = raster[steps, neurons].astype(int)
-    want_t = np.repeat(steps * dt, reps)
-    want_i = np.repeat(neurons, reps)
-    for max_spikes in (len(want_t) + 50, max(len(want_t) - 2, 1)):
-        t, i, over = _events(jnp.asarray(raster), dt, max_spikes, method)
-        k = min(len(want_t), max_spikes)
-        np.testing.assert_allclose(np.asarray(t)[:k], want_t[:k], rtol=0, atol=0)
-        np.testing.assert_array_equal(np.asarray(i)[:k], want_i[:k])
-        assert np.all(np.isinf(np.asarray(t)[k:])) and np.all(np.asarray(i)[k:] == -1)
-        assert bool(over) == (len(want_t) > max_spikes)
+    s = nirsim.SpikeRaster(jnp.asarray(raster), dt=dt, shape=(5,), t_max=7 * dt)
+    assert s.batch_shape == (2,)
+    for b in range(2):
+        steps, neurons = np.nonzero(raster[b])
+        reps = raster[b][steps, neurons].astype(int)
+        want_t = np.repeat(steps * dt, reps)
+        want_i = np.repeat(neurons, reps)
+        k = len(want_t)
+        np.testing.assert_allclose(s.times[b][:k], want_t, rtol=0, atol=0)
+        np.testing.assert_array_equal(s.indices[b][:k], want_i)
+        assert np.all(np.isinf(s.times[b][k:])) and np.all(s.indices[b][k:] == -1)
+        assert int(s.count()[b]) == k
+        np.testing.assert_array_equal(
+            s.counts_per_neuron()[b], np.bincount(want_i, minlength=5)
+        )
+        for j, train in enumerate(s.trains()[b]):
+            np.testing.assert_allclose(train, want_t[want_i == j], rtol=0, atol=0)
+    ev = s.to_nir()
+    assert isinstance(ev, nir.EventData) and ev.n_neurons == 5
+    np.testing.assert_array_equal(np.asarray(ev.idx), s.indices)

@@ -32,6 +32,9 @@ def _io(n_out, n_in=2):
 
 
 def _simulate(net, name, **kw):
+    # float64: the hand-derived sequences below are float64 arithmetic; the float32
+    # default is checked against the frameworks themselves (tests/test_peers.py)
+    kw.setdefault("dtype", jnp.float64)
     return nirsim.simulate(
         net, Current(U, DT), t_end=STEPS * DT, save_dt=DT, solver=name, dt=DT, **kw
     )
@@ -537,7 +540,7 @@ def test_spyx_flatten_is_channels_last():
 
     x = np.arange(2 * 3 * 4, dtype=float).reshape(2, 3, 4)  # (C, H, W)
     flat = nirsim.primitives.Flatten(input_shape=(2, 3, 4), start_dim=0, end_dim=-1)
-    mapped = Spyx().node(None, "f", flat, DT)
+    mapped = Spyx(DT).rewrite(None, "f", flat)
     np.testing.assert_array_equal(
         mapped.linear(jnp.asarray(x)), x.transpose(1, 2, 0).ravel()
     )

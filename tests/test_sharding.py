@@ -49,7 +49,7 @@ SCRIPT = textwrap.dedent(
     kw = dict(t_end=0.05, save_dt=1e-3, solver="euler", dt=1e-3)
     ref = nirsim.simulate(net, inputs(lambda a: a), **kw)
     out = nirsim.simulate(net, inputs(lambda a: jax.device_put(a, sharded)), **kw)
-    for arr in (out.states["lif"]["v"], out.spikes["lif"].times, out.result):
+    for arr in (out.states["lif"]["v"], out.spikes["lif"].counts, out.result):
         assert arr.sharding.is_equivalent_to(sharded, arr.ndim), arr.sharding
         assert len(arr.sharding.device_set) == 4
     np.testing.assert_allclose(out.states["lif"]["v"], ref.states["lif"]["v"],
