@@ -431,7 +431,7 @@ class DivergenceReport:
         membrane and divergence in one figure), ``"divergence"`` (cumulative missed
         and extra spikes), ``"raster"`` or ``"membrane"`` (the two traces overlaid;
         ``node=`` picks the node, default the first)."""
-        from . import plot
+        from . import plot  # plot depends on this module; matplotlib stays optional
 
         if kind == "overview":
             return plot.overview(self, **kwargs)

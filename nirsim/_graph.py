@@ -357,6 +357,18 @@ def evaluation_order(prims: Mapping[str, AbstractPrimitive], edges: list) -> lis
     return order
 
 
+def subgraph_names(graph: nir.NIRGraph, prefix: str = "") -> tuple[str, ...]:
+    """Qualified names of the nested ``NIRGraph`` nodes of ``graph`` (``"lif1"``),
+    outermost first: the graph as written, which flattening forgets (a flat node
+    called ``"lif1.lif"`` is not inside a subgraph)."""
+    out: list[str] = []
+    for name, node in getattr(graph, "nodes", {}).items():
+        if isinstance(node, nir.NIRGraph):
+            out.append(prefix + str(name))
+            out.extend(subgraph_names(node, prefix + str(name) + "."))
+    return tuple(out)
+
+
 def compile_graph(
     graph: nir.NIRGraph,
 ) -> tuple[dict[str, AbstractPrimitive], list[str], list[tuple[str, str]]]:

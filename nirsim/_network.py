@@ -11,7 +11,7 @@ import nir
 
 from ._custom_types import Array
 from ._errors import GraphError
-from ._graph import compile_graph, read_nir
+from ._graph import compile_graph, read_nir, subgraph_names
 from .primitives import (
     AbstractNeuron,
     AbstractPrimitive,
@@ -30,11 +30,15 @@ class Network(eqx.Module):
     the Module are exactly the graph's parameters, so ``jax.grad`` and ``optax`` reach
     them. ``order`` is a deterministic evaluation order (instantaneous dependencies
     first); ``edges`` are ``(source, target)`` index pairs into ``order``.
+    ``subgraphs`` names the nested ``NIRGraph`` nodes of the file as written (their
+    nodes are qualified ``"sub.node"``), which some importers treat differently from
+    a flat graph (Rockpool maps a nested recurrent subgraph to a recurrent layer).
     """
 
     nodes: dict[str, AbstractPrimitive]
     order: tuple[str, ...] = eqx.field(static=True)
     edges: tuple[tuple[int, int], ...] = eqx.field(static=True)
+    subgraphs: tuple[str, ...] = eqx.field(static=True, default=())
 
     @classmethod
     def from_nir(cls, graph: nir.NIRGraph) -> Network:
@@ -44,6 +48,7 @@ class Network(eqx.Module):
             nodes={n: prims[n] for n in order},
             order=tuple(order),
             edges=tuple(sorted((index[a], index[b]) for a, b in edges)),
+            subgraphs=subgraph_names(graph),
         )
 
     # ------------------------------------------------------------------ structure

@@ -18,6 +18,9 @@ from ._data import Current, SpikeRaster, Spikes
 from ._errors import InputError, NirsimError, SimulationError, positive_number
 from ._network import Network, load
 from ._trace import Trace
+from .solvers import registry, results
+from .solvers.base import SimOptions as SimOptions_
+from .solvers.discrete.base import AbstractDiscrete
 
 RESETS = ("to_v_reset", "subtract")
 
@@ -209,8 +212,6 @@ def _with_dtype(solver, dtype):
 
 
 def make_solver(solver, dt=None):
-    from .solvers import registry
-
     return registry.get_solver(solver, dt)
 
 
@@ -334,8 +335,6 @@ def simulate(
     if throw and not isinstance(result, jax.core.Tracer):  # under jax.grad: no check
         codes = np.asarray(result)
         if np.any(codes != 0):
-            from .solvers.results import MESSAGES
-
             first = np.argwhere(codes.reshape(-1) != 0)[0, 0]
             code = int(codes.reshape(-1)[first])
             where = ""
@@ -353,7 +352,7 @@ def simulate(
             }.get(code, "")
             raise SimulationError(
                 f"simulation failed ({solver.name}){where}{sample}{bound}: "
-                f"{MESSAGES.get(code, code)}",
+                f"{results.MESSAGES.get(code, code)}",
                 code,
             )
     return trace
@@ -487,5 +486,3 @@ def _compiled(plan: _CallPlan, rank: int):
     return fn, leaves
 
 
-from nirsim.solvers.base import SimOptions as SimOptions_  # noqa: E402
-from nirsim.solvers.discrete.base import AbstractDiscrete  # noqa: E402

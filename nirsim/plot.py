@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import nir
 import numpy as np
 
+from ._compare import DivergenceReport, compare
 from ._data import Current
 from ._errors import InputError
 from ._trace import Trace
@@ -166,8 +167,6 @@ def divergence(report_or_pair, nodes: Sequence[str] | None = None, ax=None, **co
     """Cumulative missed (solid) and extra (dashed) spikes over time, per node, from a
     :class:`nirsim.DivergenceReport` or a pair of traces (then compared with
     :func:`nirsim.compare` and ``compare_kw``)."""
-    from ._compare import DivergenceReport, compare
-
     if isinstance(report_or_pair, DivergenceReport):
         report = report_or_pair
     elif isinstance(report_or_pair, tuple | list) and len(report_or_pair) == 2:
