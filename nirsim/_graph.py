@@ -357,15 +357,21 @@ def evaluation_order(prims: Mapping[str, AbstractPrimitive], edges: list) -> lis
     return order
 
 
-def subgraph_names(graph: nir.NIRGraph, prefix: str = "") -> tuple[str, ...]:
-    """Qualified names of the nested ``NIRGraph`` nodes of ``graph`` (``"lif1"``),
-    outermost first: the graph as written, which flattening forgets (a flat node
-    called ``"lif1.lif"`` is not inside a subgraph)."""
-    out: list[str] = []
+def subgraphs_as_written(
+    graph: nir.NIRGraph, kept: set[str], prefix: str = ""
+) -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
+    """The nested ``NIRGraph`` nodes of ``graph`` as written, outermost first: for each,
+    its qualified name (``"lif1"``), the NIR types of its direct children, and the
+    qualified names of those children that survive flattening (in ``kept``).
+    Flattening forgets this (a flat node called ``"lif1.lif"`` is not nested)."""
+    out: list = []
     for name, node in getattr(graph, "nodes", {}).items():
         if isinstance(node, nir.NIRGraph):
-            out.append(prefix + str(name))
-            out.extend(subgraph_names(node, prefix + str(name) + "."))
+            q = prefix + str(name)
+            types = tuple(type(c).__name__ for c in node.nodes.values())
+            names = tuple(q + "." + str(k) for k in node.nodes if q + "." + str(k) in kept)
+            out.append((q, types, names))
+            out.extend(subgraphs_as_written(node, kept, q + "."))
     return tuple(out)
 
 

@@ -11,7 +11,7 @@ import nir
 
 from ._custom_types import Array
 from ._errors import GraphError
-from ._graph import compile_graph, read_nir, subgraph_names
+from ._graph import compile_graph, read_nir, subgraphs_as_written
 from .primitives import (
     AbstractNeuron,
     AbstractPrimitive,
@@ -30,15 +30,19 @@ class Network(eqx.Module):
     the Module are exactly the graph's parameters, so ``jax.grad`` and ``optax`` reach
     them. ``order`` is a deterministic evaluation order (instantaneous dependencies
     first); ``edges`` are ``(source, target)`` index pairs into ``order``.
-    ``subgraphs`` names the nested ``NIRGraph`` nodes of the file as written (their
-    nodes are qualified ``"sub.node"``), which some importers treat differently from
-    a flat graph (Rockpool maps a nested recurrent subgraph to a recurrent layer).
+    ``subgraphs`` is the graph as written before flattening: for each nested
+    ``NIRGraph`` node, its qualified name, the NIR types of its direct children and
+    which of them survive flattening (``(name, (types...), (kept names...))``); some
+    importers treat a nested layer differently from a flat one (Rockpool maps only a
+    nested recurrent subgraph to a recurrent layer).
     """
 
     nodes: dict[str, AbstractPrimitive]
     order: tuple[str, ...] = eqx.field(static=True)
     edges: tuple[tuple[int, int], ...] = eqx.field(static=True)
-    subgraphs: tuple[str, ...] = eqx.field(static=True, default=())
+    subgraphs: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = eqx.field(
+        static=True, default=()
+    )
 
     @classmethod
     def from_nir(cls, graph: nir.NIRGraph) -> Network:
@@ -48,8 +52,16 @@ class Network(eqx.Module):
             nodes={n: prims[n] for n in order},
             order=tuple(order),
             edges=tuple(sorted((index[a], index[b]) for a, b in edges)),
-            subgraphs=subgraph_names(graph),
+            subgraphs=subgraphs_as_written(graph, set(order)),
         )
+
+    def subgraph_of(self, name: str) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
+        """The innermost nested ``NIRGraph`` (as in :attr:`subgraphs`) holding ``name``
+        as a direct child, or None for a node of the top-level graph."""
+        for sub in self.subgraphs:
+            if name in sub[2]:
+                return sub
+        return None
 
     # ------------------------------------------------------------------ structure
     def predecessors(self, name: str) -> tuple[str, ...]:

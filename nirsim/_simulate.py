@@ -484,5 +484,3 @@ def _compiled(plan: _CallPlan, rank: int):
         if key is not None:
             _JITTED[key] = fn
     return fn, leaves
-
-

@@ -220,13 +220,12 @@ def test_hardware_model_error_notebook():
     # Rockpool's importer cannot read nir.LIF; the refusal is shown, not raised.
     assert "rockpool" in probe["lif_refused"]
     assert "LIF" in probe["lif_refused"]["rockpool"]
-    # Recurrent CubaLIF graph: snnTorch's and Spyx's importers cannot map recurrent
-    # layers, Sinabs has no CubaLIF; Euler with every parameter as written runs.
+    # Recurrent CubaLIF graph: Sinabs has no CubaLIF; snnTorch and Spyx run the
+    # recurrent layer as their RSynaptic / RCuBaLIF; Euler as written runs.
     refused = probe["cuba_refused"]
-    assert {"snntorch", "spyx", "sinabs"} <= set(refused)
-    assert "recurrent" in refused["snntorch"] and "recurrent" in refused["spyx"]
-    assert "CubaLIF" in refused["sinabs"]
-    assert {"euler", "exponential", "nir-euler"} <= set(probe["cuba_ran"])
+    assert "sinabs" in refused and "CubaLIF" in refused["sinabs"]
+    ran = set(probe["cuba_ran"])
+    assert {"euler", "exponential", "nir-euler", "snntorch", "spyx"} <= ran
     assert set(probe["cuba_ran"]) | set(refused) == set(probe["backends"])
 
     # Every back-end has a row in both summary tables (ran or refused).

@@ -299,6 +299,70 @@ def test_spyx_matches_its_step_rule():
     _grad_is_finite(net, "spyx", "if")
 
 
+def _recurrent_cuba(tau_syn, tau_mem, r, w_in, th, w_rec, b_rec):
+    """input -> fc1 -> cuba <-> rec, cuba -> output (a flat recurrent layer)."""
+    nodes = _io(3) | {
+        "fc1": nir.Affine(W1, B1),
+        "cuba": nir.CubaLIF(
+            tau_syn=np.full(3, tau_syn),
+            tau_mem=np.full(3, tau_mem),
+            r=np.full(3, r),
+            v_leak=np.zeros(3),
+            v_threshold=np.full(3, th),
+            v_reset=np.zeros(3),
+            w_in=np.full(3, w_in),
+        ),  # fmt: skip
+        "rec": nir.Affine(w_rec, b_rec),
+    }
+    return _graph(nodes, ["input", "fc1", "cuba", "output"],
+                  [("cuba", "rec"), ("rec", "cuba")])  # fmt: skip
+
+
+W_REC = _a(0.0, -0.6, 0.4, 0.5, 0.0, -0.3, -0.2, 0.7, 0.0).reshape(3, 3)
+B_REC = _a(0.1, -0.05, 0.2)
+
+
+def test_snntorch_emulates_rsynaptic():
+    """snnTorch's RSynaptic (what its importer builds for a recurrent CubaLIF, reset
+    to zero, reset_delay=False): the step after a spike zeroes the whole new
+    membrane; the recurrent Affine (bias included, from step 0) sees last step's z."""
+    d0 = 1e-4
+    tau_syn, tau_mem = 2e-4, 5e-4
+    net = _recurrent_cuba(tau_syn, tau_mem, tau_mem / d0, tau_syn / d0, 1.5, W_REC, B_REC)
+    tr = _simulate(net, "snntorch")
+    al, be = 1 - d0 / tau_syn, 1 - d0 / tau_mem
+    s = m = z = np.zeros(3)
+    ev, zs = {"cuba": []}, {"cuba": []}
+    for k in range(STEPS):
+        late = m > 1.5  # the previous step's spike: m was never reset
+        s = al * s + (W1 @ U[k] + B1) + (W_REC @ z + B_REC)
+        m = np.where(late, 0.0, be * m + s)
+        z = (m > 1.5).astype(float)
+        ev["cuba"].append(m.copy())
+        zs["cuba"].append(z)
+    _check(tr, ev, zs)
+    assert not np.any(np.array(zs["cuba"])[1:] * np.array(zs["cuba"])[:-1])
+
+
+def test_spyx_emulates_rcubalif():
+    """Spyx's RCuBaLIF: the spike decided on the carried membrane is fed back through
+    W_rec in the same step; the recurrent bias is not imported; w_in, r ignored."""
+    tau_syn, tau_mem = 2e-4, 5e-4
+    net = _recurrent_cuba(tau_syn, tau_mem, 3.0, 2.0, 1.5, W_REC, B_REC)
+    tr = _simulate(net, "spyx")
+    al, be = 1 - DT / tau_syn, 1 - DT / tau_mem
+    i = v = np.zeros(3)
+    ev, zs = {"cuba": []}, {"cuba": []}
+    for k in range(STEPS):
+        z = (v > 1.5).astype(float)
+        v = v - z * 1.5
+        i = al * i + (W1 @ U[k] + B1) + W_REC @ z
+        v = be * v + i
+        ev["cuba"].append(v.copy())
+        zs["cuba"].append(z)
+    _check(tr, ev, zs)
+
+
 def test_spyx_refuses_branches_and_unnamed_inputs():
     lif = nir.LIF(
         tau=_a(1e-3), r=_a(1.0), v_leak=_a(0.0), v_threshold=_a(1.0), v_reset=_a(0.0)
@@ -393,9 +457,29 @@ def test_rockpool_matches_its_step_rule():
         "fc3": nir.Linear(W3),
         "li": nir.LI(tau=_a(2.7), r=_a(0.5), v_leak=_a(0.3)),
     }
-    chain = ["input", "fc1", "cuba", "fc2", "cuba2", "fc3", "li", "output"]
-    net = _graph(nodes, chain, [("cuba", "rec"), ("rec", "cuba")])
+    # Rockpool maps a recurrent layer only in its nested form (a NIRGraph of Input,
+    # CubaLIF, Affine, Output); in a flat graph the recurrent edge is dropped
+    flat_nodes = dict(nodes)
+    layer = {k: nodes.pop(k) for k in ("cuba", "rec")}
+    nodes["lif1"] = nir.NIRGraph(
+        nodes={"input": nir.Input(np.array([3])), **layer,
+               "output": nir.Output(np.array([3]))},
+        edges=[("input", "cuba"), ("cuba", "rec"), ("rec", "cuba"), ("cuba", "output")],
+    )  # fmt: skip
+    chain = ["input", "fc1", "lif1", "fc2", "cuba2", "fc3", "li", "output"]
+    net = _graph(nodes, chain)
     tr = _simulate(net, "rockpool")
+    flat_chain = ["input", "fc1", "cuba", "fc2", "cuba2", "fc3", "li", "output"]
+    flat = _graph(flat_nodes, flat_chain, [("cuba", "rec"), ("rec", "cuba")])
+    no_rec = _graph(
+        flat_nodes | {"rec": nir.Affine(0 * w_rec, _a(0.0, 0.0, 0.0))},
+        flat_chain,
+        [("cuba", "rec"), ("rec", "cuba")],
+    )
+    for n in ("cuba", "cuba2"):
+        assert _spike_steps(_simulate(flat, "rockpool"), n) == _spike_steps(
+            _simulate(no_rec, "rockpool"), n
+        )
     dt1, dt2 = np.min(tau_mem / (1 + r)), np.min(tau2 / (1 + r2))
     es1, em1 = np.exp(-dt1 / tau_syn), np.exp(-dt1 / tau_mem)
     es2, em2 = np.exp(-dt2 / _a(1e-3, 5e-4)), np.exp(-dt2 / tau2)
@@ -418,6 +502,7 @@ def test_rockpool_matches_its_step_rule():
             ev[n].append(val.copy())
         zs["cuba"].append(z1)
         zs["cuba2"].append(z2)
+    ev["lif1.cuba"], zs["lif1.cuba"] = ev.pop("cuba"), zs.pop("cuba")
     _check(tr, ev, zs)
     _grad_is_finite(net, "rockpool", "li")
 

@@ -75,7 +75,9 @@ class Drive(eqx.Module):
     """What reaches a stateful node in one step (graph units).
 
     * ``current``: the continuous input held over the step (``c``), shape of the node;
-    * ``impulse``: the total area of the impulses arriving in the step (``a``).
+    * ``impulse``: the total area of the impulses arriving in the step (``a``);
+    * ``unit``: the area one emitted spike carries (``spike_area``, or ``dt`` for
+      frameworks), for rules that feed their own spikes back.
 
     Frameworks that feed "the step's input" ``x`` read :meth:`total`
     (``x = c + a/dt``: a spike of area ``dt`` counts 1).
@@ -83,6 +85,7 @@ class Drive(eqx.Module):
 
     current: Array
     impulse: Array
+    unit: Array
 
     def total(self, dt) -> Array:
         return self.current + self.impulse / dt

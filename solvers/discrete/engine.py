@@ -55,13 +55,13 @@ def run(solver: AbstractDiscrete, network, inputs, ts, t_end, options: SimOption
     options = cast_floats(options, dtype)
     unit = jnp.asarray(solver.spike_unit.area(dt, options), dtype)
     impulse_grid = solver.grid_reading.as_impulses(options)
-    plan = Plan(solver, network, inputs, impulse_grid)
-
     prims = {
-        n: cast_floats(solver.rewrite(network, n, network.nodes[n]), dtype)
-        for n in plan.order
-        if plan.kind[n] == "stateless"
+        n: cast_floats(solver.rewrite(network, n, p), dtype)
+        for n, p in network.nodes.items()
+        if isinstance(p, AbstractStateless)
     }
+    plan = Plan(solver, network, prims, inputs, impulse_grid)
+
     rules = {n: solver.rule(network, n, network.nodes[n]) for n in plan.stateful}
     params = {n: rules[n].interpret(network.nodes[n], dt, options) for n in plan.stateful}
 
@@ -79,7 +79,7 @@ def run(solver: AbstractDiscrete, network, inputs, ts, t_end, options: SimOption
     states0 = {}
     for n in plan.stateful:
         c, a = plan.gather(n, rest, rest)
-        states0[n] = rules[n].init_at_rest(params[n], dt, plan.drive(n, c, a, dtype))
+        states0[n] = rules[n].init_at_rest(params[n], dt, plan.drive(n, c, a, dtype, unit))
     bufs0 = {
         n: tuple(
             None if part is None else jnp.zeros((n_steps,) + part.shape, part.dtype)
@@ -130,7 +130,7 @@ def run(solver: AbstractDiscrete, network, inputs, ts, t_end, options: SimOption
                 now[n], new_bufs[n] = _delay_step(delays[n], bufs[n], (c, a), step)
             else:
                 rule = rules[n]
-                s, z = rule.step(params[n], states[n], plan.drive(n, c, a, dtype), dt)
+                s, z = rule.step(params[n], states[n], plan.drive(n, c, a, dtype, unit), dt)
                 new_states[n] = s
                 if n in plan.spiking:
                     zs[n] = z
@@ -331,7 +331,7 @@ def step_order(network) -> tuple[str, ...]:
 class Plan:
     """The static structure of one step (built while tracing, in plain Python)."""
 
-    def __init__(self, solver, network, inputs, impulse_grid: bool):
+    def __init__(self, solver, network, prims, inputs, impulse_grid: bool):
         from nirsim.primitives import AbstractSpikingNeuron, Threshold
 
         self.order = step_order(network)
@@ -361,11 +361,8 @@ class Plan:
             n: raster_dtype(solver.rule(network, n, network.nodes[n]).spikes_per_step)
             for n in self.spiking
         }
-        self.has_bias = {
-            n: "bias" in type(network.nodes[n]).param_names
-            for n in self.order
-            if self.kind[n] == "stateless"
-        }
+        # of the stateless nodes as the solver reads them (a rewrite may drop a bias)
+        self.has_bias = {n: "bias" in type(p).param_names for n, p in prims.items()}
 
         def late(p):
             if self.kind[p] == "spiking" and solver.delivers_late(network, p):
@@ -426,11 +423,12 @@ class Plan:
             a = _add(a, sig[1])
         return c, a
 
-    def drive(self, n, c, a, dtype) -> Drive:
+    def drive(self, n, c, a, dtype, unit) -> Drive:
         zero = jnp.zeros(self.shapes[n], dtype)
         return Drive(
             current=zero if c is None else jnp.broadcast_to(c, self.shapes[n]),
             impulse=zero if a is None else jnp.broadcast_to(a, self.shapes[n]),
+            unit=unit,
         )
 
     def rest_outputs(self, prims, rules, params, dt, dtype):

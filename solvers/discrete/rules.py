@@ -25,6 +25,13 @@ decides spikes and resets with small strategy objects, each chosen once:
                                      CuBaLIF: ``V = beta (V - z th) + I``)
   ================  ===============  ===================================================
 
+  With ``reset_next_step`` and ``reset_after_update``, the reset decided on the
+  carried state applies to the updated one: ``U = reset(step(S), H(S))``,
+  ``z = H(U)``, ``S' = U`` (snnTorch's ``RSynaptic``: the whole new value is zeroed
+  in the step after a spike, that step's input included).
+* ``feedback``: a matrix ``W`` whose product with the spikes decided on the carried
+  state is added to the neuron's own input in the same step (needs
+  ``fire_on_carried``; Spyx's ``RCuBaLIF``: ``I = alpha I + x + z W_rec``);
 * ``max_spikes_per_step``: 1 (default) or a cap ``K > 1`` (``None``: no cap):
   ``n = 1 + floor((v - v_th)/(v_th - v_reset))`` spikes, clipped to ``[1, K]``; a
   subtractive reset removes ``n (v_th - v_reset)``;
@@ -195,6 +202,8 @@ class NeuronRule(AbstractStepRule):
     reset: AbstractReset = ResetFromOptions()
     fire_on_carried: bool = eqx.field(static=True, default=False)
     reset_next_step: bool = eqx.field(static=True, default=False)
+    reset_after_update: bool = eqx.field(static=True, default=False)
+    feedback: Array | None = None
     max_spikes_per_step: int | None = eqx.field(static=True, default=1)
     input_at_start: bool = eqx.field(static=True, default=False)
     floor_at_minus_threshold: bool = eqx.field(static=True, default=False)
@@ -207,6 +216,10 @@ class NeuronRule(AbstractStepRule):
             raise InputError(
                 f"max_spikes_per_step must be an integer >= 1 or None, got {k!r}"
             )
+        if self.reset_after_update and not self.reset_next_step:
+            raise InputError("reset_after_update applies to reset_next_step=True")
+        if self.feedback is not None and not self.fire_on_carried:
+            raise InputError("a same-step feedback needs fire_on_carried=True")
 
     @property
     def spikes_per_step(self) -> int | None:
@@ -242,9 +255,16 @@ class NeuronRule(AbstractStepRule):
             return new, jnp.zeros(prim.shape, current.dtype)
         if self.fire_on_carried or self.reset_next_step:
             zc, nc = self._fire(prim, state)
-        if self.reset_next_step:
+        if self.reset_next_step and not self.reset_after_update:
             state = self._reset(params, state, zc, nc)
-        new = self._advance(prim, state, current, drive.impulse, dt)
+        area = drive.impulse
+        if self.feedback is not None:
+            zf = zc if nc is None else zc * nc
+            fed = self.feedback.astype(zf.dtype) @ zf.reshape(-1)
+            area = area + fed.reshape(zf.shape) * drive.unit
+        new = self._advance(prim, state, current, area, dt)
+        if self.reset_after_update:
+            new = self._reset(params, new, zc, nc)
         if self.fire_on_carried:
             z, n = zc, nc
         else:

@@ -179,3 +179,40 @@ class AbstractPreset(AbstractDiscrete):
         if isinstance(primitive, Threshold):
             return ThresholdRule(test=self.threshold_test, surrogate=self.surrogate)
         return self.neuron_rule(network, name, primitive)
+
+
+def recurrent_weight(network, name: str) -> str | None:
+    """The weight node of a recurrent layer around ``name`` (``name -> w -> name``,
+    ``w`` an Affine or Linear whose one input and one output are ``name``: snnTorch's
+    ``RSynaptic``, Spyx's ``RCuBaLIF``), else None."""
+    from nirsim.primitives import Affine, Linear
+
+    for w in network.successors(name):
+        p = network.nodes[w]
+        if (
+            isinstance(p, Affine | Linear)
+            and tuple(network.successors(w)) == (name,)
+            and tuple(network.predecessors(w)) == (name,)
+        ):
+            return w
+    return None
+
+
+def recurrent_layers(network, kind) -> dict[str, str]:
+    """``{weight node: layer}`` for every recurrent layer of neurons of type ``kind``
+    (see :func:`recurrent_weight`)."""
+    out = {}
+    for n in sorted(cycle_nodes(network)):
+        if isinstance(network.nodes[n], kind):
+            w = recurrent_weight(network, n)
+            if w is not None:
+                out[w] = n
+    return out
+
+
+def refuse_other_cycles(framework, network, layers: dict[str, str], what: str):
+    """Refuse every node on a cycle that is not one of ``layers``."""
+    for n in sorted(cycle_nodes(network)):
+        if n in layers or n in layers.values():
+            continue
+        _refuse(framework, n, network.nodes[n], what)

@@ -12,10 +12,13 @@ Changes relative to the ideal model:
 * LI (``ExpSynTorch``): ``tau`` truncated to an integer (``tau.int()``, so 0 for any
   ``tau < 1``, which zeroes the output), ``v = exp(-dt_l/tau_int) (v + x)``,
   ``dt_l = min(tau/(1 + r))``; ``v_leak`` ignored;
-* a recurrent Affine's bias is dropped (Rockpool warns); the recurrent input is the
-  previous step's spikes. Rockpool maps the nested-subgraph form of a recurrent
-  layer; the flat form loses the recurrence silently in Rockpool, which is not
-  reproduced (nirsim flattens subgraphs, so both forms look alike here).
+* a recurrent layer is read as the graph is written (``Network.subgraphs``): a nested
+  ``NIRGraph`` of exactly Input, CubaLIF, Affine/Linear and Output becomes a recurrent
+  ``LIFTorch`` (the recurrent input is the previous step's spikes, the Affine's bias
+  is dropped, Rockpool warns); in a flat graph (or any other form) the recurrent edge
+  carries nothing, as in Rockpool, whose executor runs the recurrent weight after the
+  layer it feeds (the recurrence is lost silently there; the published flat Braille
+  files run without it).
 
 Refused: LIF (the importer reads ``node.tau_mem``, which ``nir.LIF`` lacks, and
 fails), IF, I, CubaLI, Conv, pooling, Flatten, Scale, Delay, Threshold.
@@ -102,9 +105,17 @@ class Rockpool(AbstractPreset):
         )
 
     def rewrite(self, network, name, primitive):
-        if isinstance(primitive, Affine) and name in cycle_nodes(network):
-            return Affine(primitive.weight, 0.0 * primitive.bias)
-        return primitive
+        p = primitive
+        if isinstance(p, Affine | Linear) and name in cycle_nodes(network):
+            if _nested_recurrent_layer(network, name):
+                # LIFTorch(has_rec=True, w_rec=W.T): the bias is dropped (Rockpool warns)
+                return Affine(p.weight, 0.0 * p.bias) if isinstance(p, Affine) else p
+            # a recurrent edge of a flat graph: nirtorch's executor runs this weight
+            # after the layer it feeds, on whole sequences, so nothing arrives
+            if isinstance(p, Affine):
+                return Affine(0.0 * p.weight, 0.0 * p.bias)
+            return Linear(0.0 * p.weight)
+        return p
 
     def check(self, network):
         fw = "rockpool"
@@ -126,3 +137,16 @@ class Rockpool(AbstractPreset):
                 if np.min(tau / (1.0 + _values(p.r))) <= 0 or np.any(_values(p.r) <= -1):
                     _refuse(fw, n, p, "the inferred step min(tau/(1 + r)) must be > 0")
         super().check(network)
+
+
+def _nested_recurrent_layer(network, name) -> bool:
+    """True when node ``name`` sits in a nested ``NIRGraph`` that Rockpool maps to a
+    recurrent ``LIFTorch``: exactly four nodes, Input, Output, CubaLIF and one Affine
+    or Linear (``_convert_nir_to_rockpool``'s test)."""
+    sub = network.subgraph_of(name)
+    if sub is None:
+        return False
+    return sorted(sub[1]) in (
+        sorted(["Input", "Output", "CubaLIF", "Affine"]),
+        sorted(["Input", "Output", "CubaLIF", "Linear"]),
+    )

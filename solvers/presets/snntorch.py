@@ -18,13 +18,24 @@ Changes relative to the ideal model:
 
 Refused (the importer asserts): LIF or CubaLIF with ``v_leak != 0``; CubaLIF with
 ``r`` not close to ``tau_mem/1e-4``; IF with ``r != 1``; layers whose (scaled)
-threshold or IF ``r`` differs between neurons; recurrent graphs (the importer wraps a
-recurrent LIF/CubaLIF into a subgraph it then cannot map; build ``RLeaky`` /
-``RSynaptic`` by hand); node types other than Affine, Linear, Conv2d, Flatten,
+threshold or IF ``r`` differs between neurons; cycles other than a CubaLIF fed back
+through one Affine/Linear; node types other than Affine, Linear, Conv2d, Flatten,
 AvgPool2d, IF, LIF, CubaLIF and those nirtorch maps by default (Conv1d, SumPool2d,
 the latter only without padding, which nirtorch ignores). Not modelled: snnTorch's
 double-reset guard (``do_reset = spk - reset``), which only matters when an IF's
 membrane is still above threshold after a subtraction.
+
+A recurrent CubaLIF (fed back through one Affine/Linear) is emulated as ``RSynaptic``,
+what snnTorch's ``_nir_to_snntorch_module`` builds for it (``import_from_nir`` itself
+fails on such graphs with nirtorch 2.6): the recurrent edge carries ``W z[t-1] + b``
+(the bias from step 0), reset to zero, and the membrane is zeroed in the step *after*
+a spike, that step's input included (``reset_timing="next_step_after_update"``), so
+it never fires in two consecutive steps.
+
+Convolutional graphs: with torch 2.x, snnTorch 1.0's importer fails on Conv2d (it
+passes ``groups`` and ``padding`` as ``numpy.int64``, which ``torch.conv2d`` rejects);
+the preset accepts them and computes what the importer builds when it works
+(``nn.Conv2d`` followed by the layers above).
 """
 
 from __future__ import annotations
@@ -71,7 +82,8 @@ from ._common import (
     _unique,
     _values,
     _zero_padding,
-    cycle_nodes,
+    recurrent_layers,
+    refuse_other_cycles,
 )
 
 IMPORT_DT = 1e-4
@@ -121,10 +133,13 @@ class SnnTorch(AbstractPreset):
 
     def neuron_rule(self, network, name, primitive):
         reset = BySubtraction() if isinstance(primitive, IF) else ToZero()
+        rsynaptic = name in recurrent_layers(network, CubaLIF).values()
         return NeuronRule(
             integrator=EulerIntegrator(new_current=True),
             test=Exceeds(),
             reset=reset,
+            reset_next_step=rsynaptic,
+            reset_after_update=rsynaptic,
             reading=SnnTorchReading(),
             surrogate=self.surrogate,
         )
@@ -135,17 +150,13 @@ class SnnTorch(AbstractPreset):
         _check_types(fw, network, allowed + (SumPool2d, IF, LIF, CubaLIF))
         for n in network.names_of(SumPool2d):
             _zero_padding(fw, n, network.nodes[n])
-        cyc = cycle_nodes(network)
-        if cyc:
-            n = sorted(cyc)[0]
-            _refuse(
-                fw,
-                n,
-                network.nodes[n],
-                "snnTorch 1.0's importer cannot import recurrent graphs (a recurrent "
-                "layer becomes a subgraph with no mapping); build RLeaky/RSynaptic by "
-                "hand",
-            )
+        refuse_other_cycles(
+            fw,
+            network,
+            recurrent_layers(network, CubaLIF),
+            "snnTorch maps a recurrent layer only as RSynaptic (a CubaLIF fed back "
+            "through one Affine/Linear); this cycle is not of that form",
+        )
         d0 = IMPORT_DT
         for n in network.order:
             p = network.nodes[n]

@@ -13,11 +13,16 @@ Changes relative to the ideal model:
   ``v_leak``, ``v_reset`` ignored;
 * IF: ``V = V + x - z th``; reset always by subtraction; initial state 0;
 * ``Flatten`` after a convolution flattens channels-last data, so the next Affine
-  sees the features in ``(h, w, c)`` order instead of ``(c, h, w)``.
+  sees the features in ``(h, w, c)`` order instead of ``(c, h, w)``;
+* a recurrent CubaLIF (fed back through one Affine/Linear, in a nested subgraph or
+  flat: Spyx folds the flat pair itself) is Spyx's ``RCuBaLIF``: ``z = V > th`` on the
+  carried membrane, ``V -= z th``, ``I = alpha I + x + z W_rec`` (this step's spike
+  fed back in this step, the recurrent bias dropped), ``V = beta V + I``.
 
 Refused: graphs that are not one chain from a node named ``input`` to a node named
-``output`` (the importer follows the first edge out of ``"input"`` until
-``"output"`` and drops the rest), recurrent layers, node types other than Affine,
+``output`` apart from that recurrent pair (the importer follows the first edge out of
+``"input"`` until ``"output"`` and drops the rest), other cycles (RLIF, RIF and longer
+loops are not emulated), node types other than Affine,
 Linear, Conv2d, SumPool2d, Flatten, IF, LIF, CubaLIF (an LI is only read as the
 membrane of a PSU_LIF, not emulated), SumPool2d with padding (Spyx switches to
 ``SAME``).
@@ -59,7 +64,8 @@ from ._common import (
     _ones,
     _refuse,
     _zero_padding,
-    cycle_nodes,
+    recurrent_layers,
+    refuse_other_cycles,
 )
 
 
@@ -87,12 +93,16 @@ class Spyx(AbstractPreset):
     name: ClassVar[str] = "spyx"
 
     def neuron_rule(self, network, name, primitive):
+        layers = recurrent_layers(network, CubaLIF)
+        weight = {n: w for w, n in layers.items()}.get(name)
         return NeuronRule(
             integrator=EulerIntegrator(new_current=True),
             test=Exceeds(),
             reset=BySubtraction(),
             fire_on_carried=True,
             reset_next_step=isinstance(primitive, CubaLIF),
+            # RCuBaLIF: the recurrent weight acts inside the layer, in the same step
+            feedback=None if weight is None else network.nodes[weight].weight,
             reading=SpyxReading(),
             surrogate=self.surrogate,
         )
@@ -100,21 +110,32 @@ class Spyx(AbstractPreset):
     def rewrite(self, network, name, primitive):
         if isinstance(primitive, Flatten) and len(primitive.input_shape) == 3:
             return ChannelsLastFlatten(input_shape=primitive.input_shape)
+        if name in recurrent_layers(network, CubaLIF):
+            # RCuBaLIF applies the weight itself (feedback); its bias is not imported
+            return Linear(0.0 * primitive.weight)
         return primitive
 
     def check(self, network):
         fw = "spyx"
         allowed = (Input, Output, Affine, Linear, Conv2d, SumPool2d, Flatten, IF, LIF)
         _check_types(fw, network, allowed + (CubaLIF,))
-        cyc = cycle_nodes(network)
-        if cyc:
-            n = sorted(cyc)[0]
-            _refuse(fw, n, network.nodes[n], "recurrent layers are not emulated")
+        layers = recurrent_layers(network, CubaLIF)
+        refuse_other_cycles(
+            fw,
+            network,
+            layers,
+            "Spyx maps a recurrent layer only as RCuBaLIF (a CubaLIF fed back through "
+            "one Affine/Linear); other cycles are not emulated",
+        )
         for n in network.order:
             p = network.nodes[n]
             if isinstance(p, SumPool2d):
                 _zero_padding(fw, n, p)
-            if len(network.successors(n)) > 1 or len(network.predecessors(n)) > 1:
+            if n in layers:
+                continue
+            succ = [m for m in network.successors(n) if m not in layers]
+            pred = [m for m in network.predecessors(n) if m not in layers]
+            if len(succ) > 1 or len(pred) > 1:
                 _refuse(
                     fw,
                     n,
