@@ -44,6 +44,7 @@ def main(args) -> int:
         dt=args.dt,
         max_events=args.max_events,
         max_spikes=args.max_spikes,
+        dtype=args.dtype,
         progress=progress and args.backend in ("ideal", "closed_form", "diffrax"),
     )
     trace.save(args.output)

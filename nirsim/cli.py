@@ -45,8 +45,20 @@ def _parser() -> argparse.ArgumentParser:
         help="area of each spike impulse (dt of the export for graphs "
         "from discrete-time frameworks)",
     )
-    run.add_argument("--max-events", type=int, default=100_000)
-    run.add_argument("--max-spikes", type=int, default=10_000)
+    run.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default=None,
+        help="what a discrete backend computes in (default: a preset's framework dtype, "
+        "float32; float64 for euler/exponential)",
+    )
+    run.add_argument("--max-events", type=int, default=100_000, help="(ideal backends)")
+    run.add_argument(
+        "--max-spikes",
+        type=int,
+        default=10_000,
+        help="spikes kept per node (ideal backends; discrete ones keep every spike)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("-o", "--output", required=True, help="result file (OUT.h5)")
     run.set_defaults(module="_cli_run")

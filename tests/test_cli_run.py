@@ -6,6 +6,7 @@ code 2 and one plain sentence."""
 
 import math
 
+import h5py
 import nir
 import numpy as np
 import pytest
@@ -222,3 +223,22 @@ def test_run_bad_input_file_exit_code_2(tmp_path, capsys, problem):
     assert "Traceback" not in out.err
     assert str(in_path) in err  # names the file
     assert not out_path.exists()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_run_dtype_flag_reaches_the_discrete_backend(tmp_path, capsys, dtype):
+    graph_path, in_path, out_path = (
+        tmp_path / "g.nir",
+        tmp_path / "in.h5",
+        tmp_path / "o.h5",
+    )
+    nir.write(graph_path, lif_graph())
+    write_current(in_path, np.tile([1.6, 0.7], (50, 1)), DT_IN)
+    code, out = run_cli(
+        capsys, graph_path, "--input", in_path, "--t-end", T_END, "--save-dt",
+        SAVE_DT, "--backend", "norse", "--dt", SAVE_DT, "--dtype", dtype, "-o", out_path,
+    )  # fmt: skip
+    assert code == 0, out.err
+    with h5py.File(out_path) as f:
+        found = [f["nodes/lif/observables/v/data"].dtype]
+    assert found == [np.dtype(dtype)]
