@@ -11,24 +11,24 @@ are absent. Run them with::
 
 A case the framework itself cannot load (its importer raises) is skipped with the
 framework's error. Cases where the current preset is known to differ from the
-framework are strict xfails whose reason names the rule the preset lacks (see the
-diagnosis in the module's cases); fixing the preset turns them into failures that ask
-for the mark to be removed.
+framework are strict xfails (``KNOWN``) whose reason names the rule the preset lacks;
+fixing the preset turns them into failures that ask for the mark to be removed.
+
+nirsim runs in float32, the frameworks' dtype (``simulate(..., dtype=jnp.float32)``,
+every preset's default).
 """
 
 from __future__ import annotations
-
-import inspect
 
 import _peers as P  # tests/ is on sys.path under pytest
 import numpy as np
 import pytest
 
-import nirsim
-
 pytestmark = pytest.mark.peers
 
-#: (framework, graph) -> why the current preset differs (strict xfail), or None
+#: (framework, graph) -> why the current preset differs (a strict xfail); empty since
+#: the presets were fixed (see the git log): the Sinabs LIF needed float32 (trunc(v/th)
+#: of v = 1, th = f32(0.1) is 10 in float32, 9 in float64)
 KNOWN: dict[tuple[str, str], str] = {}
 
 #: the graphs each framework is tried on (its importer may still refuse one: skip)
@@ -68,10 +68,7 @@ def test_preset_reproduces_framework(shared_data, fw, key):
         ref = P.run_framework(fw, graph, x, key)
     except Exception as e:  # noqa: BLE001  the framework's own importer refuses it
         pytest.skip(f"{fw} cannot run {key}: {type(e).__name__}: {str(e)[:200]}")
-    kw = {}
-    if key == "cnn" and "max_spikes" in inspect.signature(nirsim.simulate).parameters:
-        kw["max_spikes"] = 200_000  # the spike-buffer era; rasters need none
-    got = P.run_nirsim(_preset(fw), graph, x, key, **kw)
+    got = P.run_nirsim(_preset(fw), graph, x, key)
     cells, spikes = P.agreement(ref, got)
     assert ref.sum() > 0, "the input drives no output spike: the check is empty"
     assert np.array_equal(ref, got), (
