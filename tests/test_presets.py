@@ -416,6 +416,36 @@ def test_sinabs_matches_its_step_rule():
     _grad_is_finite(net, "sinabs", "li")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sinabs_counts_spikes_by_one_division_in_its_dtype(dtype):
+    # Sinabs' IAF: v += x, n = trunc(v/th) for v > 0, v -= n th, v >= -th, all in the
+    # run's dtype. In float32 v = 2.8, th = 0.2 gives trunc(v/th) = 14 where counting
+    # after the threshold test, 1 + floor((v - th)/th), gives 13: the sequence below is
+    # numpy arithmetic in that dtype, and the float32 one holds such a case.
+    th = dtype(0.2)
+    nodes = _io(1, 1) | {
+        "if": nir.IF(r=_a(1.0), v_threshold=_a(0.2), v_reset=_a(0.0)),
+    }
+    net = _graph(nodes, ["input", "if", "output"])
+    x = np.array([2.8, 0.0, 0.35, 0.25, 4.2, -0.5, 1.0], dtype)
+    tr = nirsim.simulate(
+        net, Current(x[:, None], DT), t_end=len(x) * DT, save_dt=DT, solver="sinabs",
+        dt=DT, dtype=dtype,
+    )  # fmt: skip
+    v, want_v, want_n, other = dtype(0), [], [], []
+    for xk in x:
+        v = dtype(v + xk)
+        n = np.trunc(v / th) if v > 0 else dtype(0)
+        other.append(1 + np.floor((v - th) / th) if v >= th else 0)
+        v = np.maximum(dtype(v - dtype(n * th)), -th)
+        want_v.append(v)
+        want_n.append(n)
+    np.testing.assert_array_equal(np.asarray(tr.states["if"]["v"])[:, 0], want_v)
+    np.testing.assert_array_equal(np.asarray(tr.spikes["if"].counts)[:, 0], want_n)
+    if dtype == np.float32:
+        assert want_n[0] == 14 and other[0] == 13  # the two counts differ here
+
+
 def test_sinabs_has_no_cubalif():
     cuba = nir.CubaLIF(
         tau_syn=_a(1e-3), tau_mem=_a(1e-3), r=_a(1.0), v_leak=_a(0.0),

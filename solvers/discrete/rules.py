@@ -35,6 +35,11 @@ decides spikes and resets with small strategy objects, each chosen once:
 * ``max_spikes_per_step``: 1 (default) or a cap ``K > 1`` (``None``: no cap):
   ``n = 1 + floor((v - v_th)/(v_th - v_reset))`` spikes, clipped to ``[1, K]``; a
   subtractive reset removes ``n (v_th - v_reset)``;
+* ``spikes_by_division``: with several spikes per step, ``n = trunc(v / v_threshold)``
+  for ``v > 0`` (one division in the run's dtype, as Sinabs counts; a spike whenever
+  ``n >= 1``), instead of ``1 + floor((v - v_th)/(v_th - v_reset))`` after the
+  threshold test; the two differ by rounding (in float32, ``v = 1``,
+  ``v_th = 0.1`` gives 10 spikes by division, 9 in float64);
 * ``input_at_start``: the step's whole input ``c dt + a`` jumps at the start of the
   step and the state then evolves freely (Rockpool's ``I = e (I + x)``);
 * ``floor_at_minus_threshold``: ``v >= -v_threshold`` after each step (Sinabs' IAF).
@@ -205,6 +210,7 @@ class NeuronRule(AbstractStepRule):
     reset_after_update: bool = eqx.field(static=True, default=False)
     feedback: Array | None = None
     max_spikes_per_step: int | None = eqx.field(static=True, default=1)
+    spikes_by_division: bool = eqx.field(static=True, default=False)
     input_at_start: bool = eqx.field(static=True, default=False)
     floor_at_minus_threshold: bool = eqx.field(static=True, default=False)
     reading: AbstractReading = AsWritten()
@@ -220,6 +226,8 @@ class NeuronRule(AbstractStepRule):
             raise InputError("reset_after_update applies to reset_next_step=True")
         if self.feedback is not None and not self.fire_on_carried:
             raise InputError("a same-step feedback needs fire_on_carried=True")
+        if self.spikes_by_division and self.max_spikes_per_step == 1:
+            raise InputError("spikes_by_division counts several spikes per step")
 
     @property
     def spikes_per_step(self) -> int | None:
@@ -291,6 +299,15 @@ class NeuronRule(AbstractStepRule):
         k = self.max_spikes_per_step
         if k == 1:
             return z, None
+        if self.spikes_by_division:
+            vs = jax.lax.stop_gradient(v)
+            n = jnp.where(vs > 0, jnp.trunc(vs / th), 0.0)
+            n = n if k is None else jnp.minimum(n, float(k))
+            sz = jax.lax.stop_gradient(z)
+            # the count decides; the surrogate of the threshold test carries the gradient
+            return jnp.where(n >= 1, 1.0, 0.0).astype(z.dtype) + (
+                z - sz
+            ), jax.lax.stop_gradient(jnp.maximum(n, 1.0))
         step = th - prim.reset_value()
         safe = jnp.where(step > 0, step, 1.0)
         n = 1.0 + jnp.floor(jax.lax.stop_gradient((v - th) / safe))

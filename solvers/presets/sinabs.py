@@ -9,8 +9,9 @@ Changes relative to the ideal model:
   ``v_reset`` ignored;
 * IF (``IAF``): ``v += x``; ``r``, ``v_reset`` ignored; ``v`` clamped to
   ``>= -v_threshold`` after each step;
-* several spikes per step: ``n = trunc(v/th)`` when ``v > 0`` (fires at ``v >= th``),
-  ``v -= n th`` (reset by subtraction); initial state 0.
+* several spikes per step: ``n = trunc(v/th)`` when ``v > 0``, one division in the
+  run's dtype (float32 by default, as Sinabs), ``v -= n th`` (reset by subtraction);
+  initial state 0.
 
 Refused: CubaLIF (Sinabs has none), Linear, I, CubaLI, AvgPool2d, Scale, Delay,
 Threshold (no mapping in the importer), LIF or LI with ``v_leak != 0``, LI with
@@ -85,6 +86,7 @@ class Sinabs(AbstractPreset):
             test=Reaches(),
             reset=BySubtraction(),
             max_spikes_per_step=None,
+            spikes_by_division=True,
             floor_at_minus_threshold=isinstance(primitive, IF),
             reading=SinabsReading(),
             surrogate=self.surrogate,
