@@ -275,9 +275,10 @@ def simulate(
         spikes, states, result = _run(
             solver, network, prepared, jnp.asarray(ts), t_end, options, batch
         )
-    fail_t = fail_node = None
+    fail_t = fail_node = n_grazing = None
     if isinstance(result, tuple):
-        result, fail_t, fail_node = result
+        result, fail_t, fail_node, *rest = result
+        n_grazing = rest[0] if rest else None
     dt = solver.grid_dt()
     trace = Trace(
         spikes={
@@ -292,6 +293,7 @@ def simulate(
         dt=dt,
         backend=solver.name,
         shapes=tuple((n, network.shape(n)) for n in network.order),
+        n_grazing=n_grazing,
     )
     if throw and not isinstance(result, jax.core.Tracer):  # under jax.grad: no check
         codes = np.asarray(result)
