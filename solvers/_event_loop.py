@@ -32,8 +32,8 @@ event. Which loop runs is the solver's ``adjoint``:
   about ``sqrt(2 max_events)``. Its cost is a few forward passes.
 * ``"forward"``: ``lax.while_loop``, forward mode only (``jax.jvp``).
 
-Input impulse areas and times are constants for differentiation (the input-reading
-loop is stop-gradient'ed).
+Input impulse times and values are constants for differentiation (the input-reading
+loop is stop-gradient'ed); ``spike_area`` is differentiable.
 """
 
 from __future__ import annotations
@@ -209,13 +209,12 @@ def run_event_loop(
                 jnp.concatenate([idx, jnp.full(w_len, -1, idx.dtype)]),
                 jax.lax.stop_gradient(jnp.concatenate([vals, jnp.zeros(w_len)])),
             )
-            area_c = jax.lax.stop_gradient(area)
 
-            def window(c, padded=padded, w_len=w_len, n=n, area_c=area_c):
+            def window(c, padded=padded, w_len=w_len, n=n):
                 ptr, acc = c
                 tw, iw, vw = (jax.lax.dynamic_slice(a, (ptr,), (w_len,)) for a in padded)
                 due = (tw <= t) & (iw >= 0)
-                w = jnp.where(due, vw * area_c, 0.0)
+                w = jnp.where(due, vw, 0.0)
                 acc = acc + (iw[:, None] == jnp.arange(n)).astype(w.dtype).T @ w
                 return ptr + jnp.sum(tw <= t).astype(jnp.int32), acc
 
@@ -224,7 +223,8 @@ def run_event_loop(
 
             ptr, acc = window((ptrs[name], jnp.zeros(n)))
             ptr, acc = jax.lax.while_loop(more, window, (ptr, acc))
-            areas[name] = acc.reshape(net.shape(name))
+            # times the area outside the loop: differentiable in spike_area
+            areas[name] = (acc * area).reshape(net.shape(name))
             new_ptrs[name] = ptr
         return areas, new_ptrs
 

@@ -418,3 +418,65 @@ def test_grazing_crossing_gives_finite_clipped_gradient_and_a_count():
 def test_forward_only_adjoint_is_refused_by_name():
     with pytest.raises(nirsim.InputError):
         nirsim.solvers.Ideal(adjoint="backward")
+
+
+# ------------------------------------------------------------------ spike_area, Delay
+def test_spike_area_gradient_equals_the_weight_gradient_scaled():
+    """The cuba neuron sees the input impulse only through w A: so
+    dt*/dA = (w / A) dt*/dw exactly (the other neurons do not depend on A)."""
+    net = single_graph()
+
+    def first(area, n):
+        tr = nirsim.simulate(
+            n, SINGLE_INPUTS, t_end=T_END_SINGLE, spike_area=area, max_spikes=16
+        )
+        return readout.first_spike_times(tr, "cuba")[0]
+
+    g_area = jax.grad(first)(jnp.asarray(AREA), net)
+    g_w = eqx.filter_grad(lambda n: first(jnp.asarray(AREA), n))(net)
+    want = 40.0 / AREA * float(g_w.nodes["w_cuba"].weight[0, 0])
+    np.testing.assert_allclose(g_area, want, rtol=1e-10)
+
+
+def delay_graph():
+    """lif (bias 1.5, first spike at tau ln 3) -> Linear 30 -> Delay 2 ms -> lif2: each
+    jump (30 A / tau = 3) fires lif2 at once, so lif2's first spike is lif's + 2 ms."""
+    nodes = {
+        "x": nir.Input(np.array([1])),
+        "b": nir.Affine(np.array([[1.0]]), np.array([1.5])),
+        "lif": lif(0.01),
+        "w": nir.Linear(np.array([[30.0]])),
+        "d": nir.Delay(np.array([2e-3])),
+        "lif2": lif(0.01, v_reset=-0.5),
+        "o": nir.Output(np.array([1])),
+    }
+    edges = [("x", "b"), ("b", "lif"), ("lif", "w"), ("w", "d"), ("d", "lif2")]
+    edges.append(("lif2", "o"))
+    return nirsim.load(nir.NIRGraph(nodes=nodes, edges=edges))
+
+
+def delay_run(net):
+    x = nirsim.Current(np.zeros((30, 1)), 1e-3)
+    return nirsim.simulate(net, x, t_end=0.03, save_dt=1e-3, spike_area=AREA, max_spikes=16)
+
+
+def delay_loss(net, solver=None):
+    tr = delay_run(net)
+    t, _, valid = readout.spike_times(tr, "lif2")
+    return jnp.sum(jnp.where(valid, t, 0.0)) + 0.1 * jnp.sum(tr.states["lif2"]["v"])
+
+
+def test_delay_gradients():
+    net = delay_graph()
+    first = lambda n: readout.first_spike_times(delay_run(n), "lif2")[0]
+    np.testing.assert_allclose(first(net), 0.01 * np.log(3.0) + 2e-3, rtol=1e-12)
+    g = eqx.filter_grad(first)(net)
+    np.testing.assert_allclose(g.nodes["d"].delay[0], 1.0, rtol=1e-12)
+    np.testing.assert_allclose(g.nodes["lif"].tau[0], np.log(3.0), rtol=1e-9)
+
+    def counts(n):
+        tr = delay_run(n)
+        assert int(tr.result) == 0
+        return int(tr.spikes["lif2"].count()), int(tr.spikes["lif"].count())
+
+    fd_check(delay_loss, net, counts)
