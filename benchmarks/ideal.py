@@ -5,7 +5,11 @@ diffrax paths on (a) the NIR paper's LIF, (b) a 1,000-neuron random recurrent
 CubaLIF network for 1 s of model time, (c) a Braille-shaped graph (12 -> 40 recurrent
 CubaLIF -> 7) at batch 64, 256 bins of 1e-4 s, Bernoulli(0.1) spike input, beside a
 plain forward-Euler ``jax.lax.scan`` of the same graph at dt = 1e-4; and how the cost
-grows with model time and with spike count.
+grows with model time and with spike count; (c) at batch 1 too, with the event loop
+as a plain ``lax.while_loop`` (``adjoint="forward"``, the loop before exact gradients)
+beside the default checkpointed loop; (e) the time of one exact gradient
+(``value_and_grad`` of a time-to-first-spike loss) on a 5-120-3 CubaLIF network with a
+batch of 500 latency-coded inputs, against the forward pass.
 
 Run: ``python benchmarks/ideal.py [--quick]``; results go in benchmarks/RESULTS.md.
 """
@@ -16,6 +20,7 @@ import argparse
 import os
 import sys
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import nir
@@ -164,6 +169,74 @@ def euler_scan(net, raster, dt=1e-4, spike_area=1e-4):
     return lambda: run(jnp.asarray(raster, float))
 
 
+LOOPS = {
+    "closed_form (checkpointed loop, default)": lambda: nirsim.solvers.ClosedForm(),
+    "closed_form (lax loop, adjoint='forward')": lambda: nirsim.solvers.ClosedForm(
+        adjoint="forward"
+    ),
+}
+
+
+def latency_network(seed=0):
+    """5 -> 120 CubaLIF -> 3 CubaLIF, dense Linear weights."""
+    rng = np.random.default_rng(seed)
+    cuba = lambda m: nir.CubaLIF(
+        tau_syn=np.full(m, 5e-3),
+        tau_mem=np.full(m, 1e-2),
+        r=np.ones(m),
+        v_leak=np.zeros(m),
+        v_threshold=np.ones(m),
+        v_reset=np.zeros(m),
+        w_in=np.ones(m),
+    )
+    nodes = {
+        "input": nir.Input(np.array([5])),
+        "fc1": nir.Linear(rng.normal(0.8, 0.8, (120, 5))),
+        "hid": cuba(120),
+        "fc2": nir.Linear(rng.normal(0.1, 0.1, (3, 120))),
+        "out": cuba(3),
+        "output": nir.Output(np.array([3])),
+    }
+    edges = [("input", "fc1"), ("fc1", "hid"), ("hid", "fc2"), ("fc2", "out")]
+    edges.append(("out", "output"))
+    return nirsim.load(nir.NIRGraph(nodes=nodes, edges=edges))
+
+
+def latency_inputs(batch, seed=0):
+    """One spike per channel at a uniform time in [0, 10 ms]; a class label each."""
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(0, 0.01, (batch, 5))
+    order = np.argsort(t, axis=-1)
+    return nirsim.Spikes(np.take_along_axis(t, order, -1), order), rng.integers(0, 3, batch)
+
+
+def gradient_bench(batch, repeats):
+    """Forward loss vs value_and_grad (both jitted) on the latency task."""
+    net = latency_network()
+    x, labels = latency_inputs(batch)
+    kw = dict(t_end=0.03, spike_area=5e-3, max_spikes=256, max_events=2000)
+
+    def loss(net):
+        tr = nirsim.simulate(net, x, **kw)
+        first = nirsim.readout.first_spike_times(tr, "out")
+        ll = jax.nn.log_softmax(-first / 5e-3)[jnp.arange(batch), labels]
+        return -jnp.mean(ll), tr.result
+
+    fwd = eqx.filter_jit(loss)
+    vg = eqx.filter_jit(eqx.filter_value_and_grad(loss, has_aux=True))
+    f_first, f_med = timeit(lambda: fwd(net)[0], repeats=repeats)
+    g_first, g_med = timeit(lambda: vg(net)[1], repeats=repeats)
+    (value, res), grads = vg(net)
+    assert int(jnp.sum(res != 0)) == 0
+    tr = nirsim.simulate(net, x, **kw)
+    spikes = [int(np.sum(np.asarray(tr.spikes[n].indices) >= 0)) for n in ("hid", "out")]
+    finite = all(
+        bool(jnp.all(jnp.isfinite(g)))
+        for g in jax.tree_util.tree_leaves(eqx.filter(grads, eqx.is_inexact_array))
+    )
+    return f_first, f_med, g_first, g_med, spikes, finite, int(jnp.sum(tr.n_grazing))
+
+
 def bench(net, inputs, t_end, solver, repeats, **kw):
     def go():
         return nirsim.simulate(net, inputs, t_end=t_end, solver=solver, **kw)
@@ -251,7 +324,43 @@ def main(argv=None):
             rows,
         )
         + f"\nclosed form / Euler scan time: {ratio:.1f}x "
-        "(target: <= 10x)\n"
+        "(target: <= 15x at batch 64)\n"
+    )
+
+    # (c) again: checkpointed vs lax event loop, batch 1 and 64, against Euler
+    rows = []
+    for b in (1, 64):
+        sp_b = nirsim.Spikes.from_grid(raster[:b], 1e-4)
+        _, euler = timeit(euler_scan(net, raster[:b]), repeats=reps)
+        for label, make in LOOPS.items():
+            first, med, ns = bench(net, sp_b, 256e-4, make(), reps, **kw)
+            rows.append([b, label, first, med, ns, med / euler])
+        rows.append([b, "forward-Euler lax.scan, dt = 1e-4", "-", euler, "-", 1.0])
+    out.append(
+        table(
+            "(c) Braille graph: event loop kinds at batch 1 and 64 against the Euler scan",
+            ["batch", "path", "first call (s)", "median (s)", "spikes", "x Euler scan"],
+            rows,
+        )
+        + "\ntargets: <= 5x the Euler scan at batch 1, <= 15x at batch 64\n"
+    )
+
+    # (e) one exact gradient against its forward pass
+    b = 100 if args.quick else 500
+    f_first, f_med, g_first, g_med, spikes, finite, grazing = gradient_bench(b, reps)
+    out.append(
+        table(
+            f"(e) exact gradient, 5-120-3 CubaLIF, batch {b} latency-coded inputs "
+            "(time-to-first-spike cross-entropy)",
+            ["pass", "first call (s)", "median (s)", "x forward"],
+            [
+                ["forward (loss)", f_first, f_med, 1.0],
+                ["value_and_grad", g_first, g_med, g_med / f_med],
+            ],
+        )
+        + f"\nspikes in the batch: hidden {spikes[0]}, output {spikes[1]}; gradients "
+        f"finite: {finite}; grazing crossings: {grazing} (target: gradient <= 4x "
+        "forward)\n"
     )
 
     # Scaling with model time and spike count (closed form, 200-neuron network)

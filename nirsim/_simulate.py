@@ -307,9 +307,10 @@ def simulate(
             prepared[name] = v
     with _progress.bar(t_end, progress):
         spikes, states, result = _run(plan, prepared, batch)
-    fail_t = fail_node = None
+    fail_t = fail_node = n_grazing = None
     if isinstance(result, tuple):
-        result, fail_t, fail_node = result
+        result, fail_t, fail_node, *rest = result
+        n_grazing = rest[0] if rest else None
     dt = solver.grid_dt()
     if discrete:
         spikes = {
@@ -331,6 +332,7 @@ def simulate(
         dt=dt,
         backend=solver.name,
         shapes=tuple((n, network.shape(n)) for n in network.order),
+        n_grazing=n_grazing,
     )
     if throw and not isinstance(result, jax.core.Tracer):  # under jax.grad: no check
         codes = np.asarray(result)

@@ -32,6 +32,9 @@ class Trace(eqx.Module):
       (``ts = (n+1) * save_dt``).
     * ``result``: integer code per batch element, 0 on success (see
       :func:`nirsim.simulate`'s ``throw``).
+    * ``n_grazing``: closed-form ideal solves, per batch element, how many spikes
+      crossed threshold with ``dv/dt`` so small that their spike-time derivative
+      was clipped (see :mod:`nirsim.readout`); ``None`` for other back-ends.
     """
 
     spikes: dict[str, Spikes]
@@ -43,6 +46,7 @@ class Trace(eqx.Module):
     dt: float | None = eqx.field(static=True, default=None)
     backend: str = eqx.field(static=True, default="ideal")
     shapes: tuple[tuple[str, Shape], ...] = eqx.field(static=True, default=())
+    n_grazing: Array | None = None
 
     @property
     def batch_shape(self) -> Shape:

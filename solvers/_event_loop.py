@@ -14,7 +14,26 @@ One iteration at time ``t``:
 5. the solver's ``advance`` moves every neuron to the earliest of the next scheduled
    instant and the first threshold crossing (closed form or diffrax).
 
-Everything is one ``jax.lax.while_loop``; buffers have fixed sizes (``max_spikes``).
+Everything is one while loop; buffers have fixed sizes (``max_spikes``).
+
+Differentiation (closed-form path). The loop is differentiable with respect to
+every array the network holds: a spike time carries its implicit-function
+derivative (:func:`nirsim.solvers.closed_form.first_crossing`) and the chain rule
+carries it through resets, propagators and coupling impulses into every later
+event. Which loop runs is the solver's ``adjoint``:
+
+* ``"checkpointed"``: ``equinox.internal.while_loop(kind="checkpointed")`` for the
+  event loop and for the cascade at one instant, reverse mode only. The backward
+  pass recomputes events from checkpoints (Stumm-Walther online treeverse): its
+  memory is ``checkpoints`` copies of the event loop's carry (states, Delay
+  queues, spike buffers of ``max_spikes`` times and indices per spiking node,
+  sampled states ``len(ts) x`` node sizes), per sample, plus
+  ``_CASCADE_CHECKPOINTS`` copies for the cascade; ``checkpoints`` defaults to
+  about ``sqrt(2 max_events)``. Its cost is a few forward passes.
+* ``"forward"``: ``lax.while_loop``, forward mode only (``jax.jvp``).
+
+Input impulse times and values are constants for differentiation (the input-reading
+loop is stop-gradient'ed); ``spike_area`` is differentiable.
 """
 
 from __future__ import annotations
@@ -23,6 +42,7 @@ import math
 from collections.abc import Callable
 
 import equinox as eqx
+import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
 
@@ -62,6 +82,31 @@ def make_plan(network, continuous_delays: tuple[str, ...]) -> Plan:
 
 
 _WINDOW = 32  # input events read per pass at one instant
+_CASCADE_CHECKPOINTS = 4  # backward-pass checkpoints of the cascade at one instant
+ADJOINTS = ("checkpointed", "forward")
+
+
+def check_adjoint(adjoint, checkpoints) -> None:
+    from nirsim._errors import InputError
+
+    if adjoint not in ADJOINTS:
+        raise InputError(f"adjoint must be one of {ADJOINTS}, got {adjoint!r}")
+    if checkpoints is not None and (int(checkpoints) != checkpoints or checkpoints < 1):
+        raise InputError(f"checkpoints must be an integer >= 1, got {checkpoints!r}")
+
+
+def _while(cond, body, init, adjoint, max_steps, checkpoints=None):
+    """The loop of ``adjoint`` (see the module docstring)."""
+    if adjoint == "forward":
+        return jax.lax.while_loop(cond, body, init)
+    return eqxi.while_loop(
+        cond,
+        body,
+        init,
+        max_steps=max_steps,
+        kind="checkpointed",
+        checkpoints=None if checkpoints is None else min(checkpoints, max_steps),
+    )
 
 
 def _flat_size(network, name) -> int:
@@ -112,11 +157,15 @@ def run_event_loop(
     options,
     plan: Plan,
     advance: Callable,
+    adjoint: str = "forward",
+    checkpoints: int | None = None,
 ):
     """Simulate one sample; see the module docstring. ``advance(states, drives, t,
     H)`` returns ``(h, new_states, fire_flags)``: the time actually advanced
     (``0 < h <= H``), the states at ``t + h`` and, per spiking neuron node, which
-    neurons reached threshold there by drift."""
+    neurons reached threshold there by drift; optionally a fourth output, the
+    number of grazing crossings among them (counted in the result).
+    Returns ``(spikes, saved, (code, fail_t, fail_node, n_grazing))``."""
     net = network
     area = options.spike_area
     max_spikes = options.max_spikes
@@ -156,16 +205,16 @@ def run_event_loop(
                 continue
             w_len = min(_WINDOW, total)
             padded = (
-                jnp.concatenate([times, jnp.full(w_len, jnp.inf)]),
+                jax.lax.stop_gradient(jnp.concatenate([times, jnp.full(w_len, jnp.inf)])),
                 jnp.concatenate([idx, jnp.full(w_len, -1, idx.dtype)]),
-                jnp.concatenate([vals, jnp.zeros(w_len)]),
+                jax.lax.stop_gradient(jnp.concatenate([vals, jnp.zeros(w_len)])),
             )
 
             def window(c, padded=padded, w_len=w_len, n=n):
                 ptr, acc = c
                 tw, iw, vw = (jax.lax.dynamic_slice(a, (ptr,), (w_len,)) for a in padded)
                 due = (tw <= t) & (iw >= 0)
-                w = jnp.where(due, vw * area, 0.0)
+                w = jnp.where(due, vw, 0.0)
                 acc = acc + (iw[:, None] == jnp.arange(n)).astype(w.dtype).T @ w
                 return ptr + jnp.sum(tw <= t).astype(jnp.int32), acc
 
@@ -174,7 +223,8 @@ def run_event_loop(
 
             ptr, acc = window((ptrs[name], jnp.zeros(n)))
             ptr, acc = jax.lax.while_loop(more, window, (ptr, acc))
-            areas[name] = acc.reshape(net.shape(name))
+            # times the area outside the loop: differentiable in spike_area
+            areas[name] = (acc * area).reshape(net.shape(name))
             new_ptrs[name] = ptr
         return areas, new_ptrs
 
@@ -278,7 +328,9 @@ def run_event_loop(
         )
         init = body(init)
         init = init[:4] + (jnp.asarray(True),) + init[5:]  # look again after inputs
-        out = jax.lax.while_loop(cond, body, init)
+        out = _while(
+            cond, body, init, adjoint, options.max_cascade + 2, _CASCADE_CHECKPOINTS
+        )
         states, queues, bufs, rnd, active, code = out[:6]
         code = jnp.where(active & (code == 0), results.ZENO, code)
         return states, queues, bufs, code, out[-1]
@@ -344,7 +396,8 @@ def run_event_loop(
         horizon = jnp.minimum(jnp.minimum(horizon, t_delay), t_end)
         drives = {n: cont.get(n, zeros_like_shape[n]) for n in plan.neurons}
         h_max = horizon - t
-        h, new_states, flags = advance(c["states"], drives, t, h_max)
+        h, new_states, flags, *graze = advance(c["states"], drives, t, h_max)
+        n_grazing = c["n_grazing"] + (graze[0] if graze else 0)
         t_new = jnp.where(h >= h_max, horizon, jnp.minimum(t + h, horizon))
         finite = jnp.asarray(True)
         for n in plan.neurons:
@@ -363,6 +416,7 @@ def run_event_loop(
             code=code,
             done=done,
             n_events=c["n_events"] + 1,
+            n_grazing=jnp.where(done, c["n_grazing"], n_grazing),
         )
 
     def cond(c):
@@ -397,12 +451,13 @@ def run_event_loop(
         n_events=jnp.asarray(0),
         fail_t=jnp.asarray(jnp.nan),
         fail_node=jnp.asarray(-1),
+        n_grazing=jnp.asarray(0, jnp.int32),
     )
-    final = jax.lax.while_loop(cond, body, init)
+    final = _while(cond, body, init, adjoint, options.max_events, checkpoints)
     code = final["code"]
     code = jnp.where((code == 0) & ~final["done"], results.MAX_EVENTS, code).astype(
         jnp.int32
     )
     fail_t = jnp.where(code == results.MAX_EVENTS, final["t"], final["fail_t"])
     spikes = {n: (final["bufs"][n][0], final["bufs"][n][1]) for n in spiking_nodes}
-    return spikes, final["saved"], (code, fail_t, final["fail_node"])
+    return spikes, final["saved"], (code, fail_t, final["fail_node"], final["n_grazing"])

@@ -11,21 +11,29 @@ bisection inside the bracket. No crossing inside a step can be missed.
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from nirsim._errors import GraphError
 
-from ._event_loop import make_plan, run_event_loop
+from ._event_loop import check_adjoint, make_plan, run_event_loop
 from .base import AbstractSolver, SimOptions
 from .structure import continuous_delays, coupling_report
 
 _EPS = float(jnp.finfo(jnp.float64).eps)
 
 
-def first_crossing(prim, state, drive, h_max, t):
-    """Earliest ``h`` in ``(0, h_max]`` with ``prim.event(propagate(state, drive, h))
-    >= 0`` per neuron (``inf`` if none), accurate to a few ulps of ``t + h``."""
+def _no_grad(tree):
+    """``tree`` with every array leaf behind ``stop_gradient``."""
+    return jax.tree_util.tree_map(
+        lambda x: jax.lax.stop_gradient(x) if eqx.is_array(x) else x, tree
+    )
+
+
+def _refine(prim, state, drive, h_max, t):
+    """The bracketed, safeguarded Newton search of :func:`first_crossing` (values
+    only: it is called on stopped-gradient arguments)."""
     f = lambda h: prim.event(prim.propagate(state, drive, h))
 
     def f_and_rate(h):
@@ -68,15 +76,55 @@ def first_crossing(prim, state, drive, h_max, t):
 
     # Most events (bin edges, input spikes) have no crossing before the horizon.
     res = jax.lax.cond(jnp.any(found), refine, lambda lo, hi: hi, lo, hi)
-    return jnp.where(found, res, jnp.inf)
+    return res, found
 
 
-def closed_form_advance(network, plan):
+def first_crossing(prim, state, drive, h_max, t, min_rate=0.0):
+    """Earliest ``h`` in ``(0, h_max]`` with ``prim.event(propagate(state, drive, h))
+    >= 0`` per neuron (``inf`` if none), accurate to a few ulps of ``t + h``; and,
+    per neuron, whether that crossing grazes (its rate ``dv/dt`` below ``min_rate``).
+
+    Differentiable: the root is searched on stopped-gradient values, then one
+    differentiable Newton step ``x - g(x)/g'(x)`` whose value is dropped (``x`` is
+    kept bit for bit) carries the implicit-function derivative
+    ``dh/dp = -(dg/dp)/(dg/dh)`` at the root, with respect to the state, the drive,
+    the primitive's parameters and ``t`` (through ``h_max``). The refinement
+    iterations are never differentiated. A grazing crossing (``dg/dh < min_rate``)
+    uses ``min_rate`` in the denominator: a finite, clipped derivative."""
+    x, found = _refine(
+        _no_grad(prim), _no_grad(state), _no_grad(drive), _no_grad(h_max), _no_grad(t)
+    )
+    xs = jnp.where(found, x, 0.0)
+    s = prim.propagate(state, drive, xs)
+    g = prim.event(s)
+    rate = prim.event_rate(s, drive)
+    grazing = found & (rate < min_rate)
+    rate = jnp.where(found, jnp.maximum(rate, min_rate), 1.0)
+    rate = jnp.where(rate > 0, rate, 1.0)  # min_rate 0 and a flat crossing
+    step = jnp.where(found, -g / rate, 0.0)
+    xs = xs + (step - jax.lax.stop_gradient(step))
+    return jnp.where(found, xs, jnp.inf), grazing
+
+
+GRAZING = 1e-6  # a crossing slower than |v_threshold - v_reset| per 1e6 t_end grazes
+
+
+def closed_form_advance(network, plan, t_end):
+    """The event loop's ``advance`` with closed-form propagators; it also counts
+    grazing crossings (see :func:`first_crossing`)."""
+
+    def min_rate(prim):
+        gap = jnp.abs(prim.threshold() - prim.reset_value())
+        gap = jnp.where(gap > 0, gap, jnp.maximum(jnp.abs(prim.threshold()), 1.0))
+        return jax.lax.stop_gradient(GRAZING * gap / t_end)
+
     def advance(states, drives, t, h_max):
-        crossings = {
-            n: first_crossing(network.nodes[n], states[n], drives[n], h_max, t)
-            for n in plan.spiking_neurons
-        }
+        crossings, grazing = {}, {}
+        for n in plan.spiking_neurons:
+            prim = network.nodes[n]
+            crossings[n], grazing[n] = first_crossing(
+                prim, states[n], drives[n], h_max, t, min_rate(prim)
+            )
         h = h_max
         for hc in crossings.values():
             h = jnp.minimum(h, jnp.min(hc, initial=jnp.inf))
@@ -84,7 +132,10 @@ def closed_form_advance(network, plan):
             n: network.nodes[n].propagate(states[n], drives[n], h) for n in plan.neurons
         }
         flags = {n: hc <= h for n, hc in crossings.items()}
-        return h, new_states, flags
+        n_grazing = jnp.asarray(0, jnp.int32)
+        for n in crossings:
+            n_grazing = n_grazing + jnp.sum(grazing[n] & flags[n]).astype(jnp.int32)
+        return h, new_states, flags, n_grazing
 
     return advance
 
@@ -97,9 +148,27 @@ class ClosedForm(AbstractSolver):
     neurons; the continuous output of an LI, I or CubaLI reaches only Output nodes).
     Otherwise use :class:`nirsim.solvers.Diffrax`. ``nirsim.simulate`` picks this
     solver by default where it applies.
+
+    Differentiable (exact gradients through spike times, see
+    :func:`first_crossing`). ``adjoint`` picks the event loop:
+
+    * ``"checkpointed"`` (default): reverse mode (``jax.grad``); the loop is
+      ``equinox.internal.while_loop(kind="checkpointed")``, whose backward pass keeps
+      ``checkpoints`` copies of the loop's carry (default about
+      ``sqrt(2 max_events)``, see :mod:`nirsim.solvers._event_loop`); it does not support
+      forward mode;
+    * ``"forward"``: plain ``lax.while_loop``, forward mode only (``jax.jvp``,
+      ``jax.jacfwd``).
+
+    Without differentiation both run the same forward computation.
     """
 
     name = "closed_form"
+    adjoint: str = eqx.field(static=True, default="checkpointed")
+    checkpoints: int | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        check_adjoint(self.adjoint, self.checkpoints)
 
     def check(self, network) -> None:
         problems = coupling_report(network)
@@ -112,5 +181,13 @@ class ClosedForm(AbstractSolver):
     def solve(self, network, inputs, ts, t_end, options: SimOptions):
         plan = make_plan(network, continuous_delays(network))
         return run_event_loop(
-            network, inputs, ts, t_end, options, plan, closed_form_advance(network, plan)
+            network,
+            inputs,
+            ts,
+            t_end,
+            options,
+            plan,
+            closed_form_advance(network, plan, t_end),
+            adjoint=self.adjoint,
+            checkpoints=self.checkpoints,
         )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import equinox as eqx
+
 from . import registry
+from ._event_loop import check_adjoint
 from .base import AbstractSolver, SimOptions
 from .closed_form import ClosedForm
 from .diffrax_solver import Diffrax
@@ -11,15 +14,27 @@ from .structure import check_delays_and_thresholds, coupling_report
 
 class Ideal(AbstractSolver):
     """The exact answer: :class:`ClosedForm` where it applies (every neuron's drive
-    piecewise constant between events), :class:`Diffrax` otherwise."""
+    piecewise constant between events), :class:`Diffrax` otherwise.
+
+    ``adjoint`` and ``checkpoints`` choose how the closed-form path is
+    differentiated (see :class:`ClosedForm`): ``"checkpointed"`` (default) for
+    reverse mode (``jax.grad``), ``"forward"`` for forward mode (``jax.jvp``)."""
 
     name = "ideal"
+    adjoint: str = eqx.field(static=True, default="checkpointed")
+    checkpoints: int | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        check_adjoint(self.adjoint, self.checkpoints)
 
     def check(self, network) -> None:
         check_delays_and_thresholds(network)
 
     def solve(self, network, inputs, ts, t_end, options: SimOptions):
-        inner = Diffrax() if coupling_report(network) else ClosedForm()
+        if coupling_report(network):
+            inner = Diffrax()
+        else:
+            inner = ClosedForm(adjoint=self.adjoint, checkpoints=self.checkpoints)
         return inner.solve(network, inputs, ts, t_end, options)
 
 
