@@ -306,11 +306,10 @@ def simulate(
         else:
             prepared[name] = v
     with _progress.bar(t_end, progress):
-        spikes, states, result = _run(plan, prepared, batch)
-    fail_t = fail_node = n_grazing = None
-    if isinstance(result, tuple):
-        result, fail_t, fail_node, *rest = result
-        n_grazing = rest[0] if rest else None
+        sol = _run(plan, prepared, batch)
+    spikes, states = sol.spikes, sol.states
+    result = results.code_of(sol.result)
+    fail_t, fail_node, n_grazing = sol.failure_time, sol.failure_node, sol.n_grazing
     dt = solver.grid_dt()
     if discrete:
         spikes = {
@@ -348,9 +347,9 @@ def simulate(
                 where = f" at t = {t_fail:.9g} s{node}"
             sample = f" (batch element {first})" if codes.ndim else ""
             bound = {
-                3: f" (max_cascade={max_cascade})",
-                1: f" (max_events={max_events})",
-                2: f" (max_spikes={max_spikes})",
+                results.ZENO: f" (max_cascade={max_cascade})",
+                results.MAX_EVENTS: f" (max_events={max_events})",
+                results.SPIKE_BUFFER_FULL: f" (max_spikes={max_spikes})",
             }.get(code, "")
             raise SimulationError(
                 f"simulation failed ({solver.name}){where}{sample}{bound}: "

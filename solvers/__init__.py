@@ -47,6 +47,7 @@ from .presets import (
     Spyx as Spyx,
     preset as preset,
 )
+from .results import RESULTS as RESULTS, Solution as Solution
 from .surrogate import (
     AbstractSurrogate as AbstractSurrogate,
     Arctan as Arctan,

@@ -165,7 +165,7 @@ def run_event_loop(
     (``0 < h <= H``), the states at ``t + h`` and, per spiking neuron node, which
     neurons reached threshold there by drift; optionally a fourth output, the
     number of grazing crossings among them (counted in the result).
-    Returns ``(spikes, saved, (code, fail_t, fail_node, n_grazing))``."""
+    Returns a :class:`~nirsim.solvers.results.Solution`."""
     net = network
     area = options.spike_area
     max_spikes = options.max_spikes
@@ -460,4 +460,11 @@ def run_event_loop(
     )
     fail_t = jnp.where(code == results.MAX_EVENTS, final["t"], final["fail_t"])
     spikes = {n: (final["bufs"][n][0], final["bufs"][n][1]) for n in spiking_nodes}
-    return spikes, final["saved"], (code, fail_t, final["fail_node"], final["n_grazing"])
+    return results.Solution(
+        spikes=spikes,
+        states=final["saved"],
+        result=results.from_code(code),
+        failure_time=fail_t,
+        failure_node=final["fail_node"],
+        n_grazing=final["n_grazing"],
+    )

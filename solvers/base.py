@@ -56,10 +56,10 @@ class AbstractSolver(eqx.Module):
 
     @abc.abstractmethod
     def solve(self, network, inputs: dict, ts: Array, t_end: float, options: SimOptions):
-        """Simulate one sample: returns ``(spikes, states, result)`` where ``spikes``
-        maps each spiking node to ``(times, indices)`` (padded with inf/-1),
-        ``states`` maps node -> field -> array ``(len(ts), *shape)``, and ``result`` is
-        an int32 code (0 ok, see :mod:`nirsim.solvers.results`)."""
+        """Simulate one sample: a :class:`~nirsim.solvers.results.Solution` (spikes
+        per spiking node, as padded ``(times, indices)`` for exact back-ends or a
+        count raster for discrete ones; states node -> field -> ``(len(ts),
+        *shape)``; a :class:`~nirsim.solvers.results.RESULTS` item)."""
 
     def check_times(self, ts, t_end: float) -> None:  # noqa: B027 (optional hook)
         """Refuse sample times ``ts`` (numpy, before any tracing) this solver cannot

@@ -19,7 +19,7 @@ from nirsim._errors import GraphError
 
 from ._event_loop import check_adjoint, make_plan, run_event_loop
 from .base import AbstractSolver, SimOptions
-from .structure import continuous_delays, coupling_report
+from .structure import check_delays_and_thresholds, continuous_delays, coupling_report
 
 _EPS = float(jnp.finfo(jnp.float64).eps)
 
@@ -171,6 +171,7 @@ class ClosedForm(AbstractSolver):
         check_adjoint(self.adjoint, self.checkpoints)
 
     def check(self, network) -> None:
+        check_delays_and_thresholds(network)  # the structural check of every ideal path
         problems = coupling_report(network)
         if problems:
             raise GraphError(

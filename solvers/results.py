@@ -40,7 +40,9 @@ SUCCESSFUL, MAX_EVENTS, SPIKE_BUFFER_FULL, ZENO, NONFINITE, DELAY_BUFFER_FULL = 
 )
 
 #: code -> message, for failures
-MESSAGES = {int(getattr(RESULTS, n)._value): RESULTS[getattr(RESULTS, n)] for n in _NAMES[1:]}
+MESSAGES = {
+    int(getattr(RESULTS, n)._value): RESULTS[getattr(RESULTS, n)] for n in _NAMES[1:]
+}
 
 
 def from_code(code: Array):

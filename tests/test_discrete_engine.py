@@ -137,11 +137,11 @@ def test_simulate_equals_a_bare_jit_of_the_solver():
     solver = nirsim.solvers.preset("norse", DT)
     opts = nirsim.solvers.SimOptions(spike_area=jnp.asarray(1.0))
     ts = jnp.arange(1, 31) * DT
-    rasters, states, code = jax.jit(
-        lambda net, x: solver.solve(net, {"input": x}, ts, 30 * DT, opts)
-    )(net, x)
-    np.testing.assert_array_equal(rasters["lif"], tr.spikes["lif"].counts)
-    np.testing.assert_array_equal(states["lif"]["v"], tr.states["lif"]["v"])
+    sol = jax.jit(lambda net, x: solver.solve(net, {"input": x}, ts, 30 * DT, opts))(net, x)
+    assert isinstance(sol, nirsim.solvers.results.Solution)
+    assert sol.result == nirsim.solvers.results.RESULTS.successful
+    np.testing.assert_array_equal(sol.spikes["lif"], tr.spikes["lif"].counts)
+    np.testing.assert_array_equal(sol.states["lif"]["v"], tr.states["lif"]["v"])
 
 
 # ----------------------------------------------------------- NIR paper graphs

@@ -344,3 +344,23 @@ def test_many_input_impulses_at_one_instant_all_arrive():
         v[0], [60 * r / tau * decay, 40 * r / tau * decay, 0.0], rtol=1e-12
     )
     np.testing.assert_allclose(v[1, 2], r / tau * decay, rtol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["ideal", "closed_form", "diffrax"])
+def test_every_ideal_path_refuses_ten_chained_continuous_delays(solver):
+    # input current -> 10 Delays -> LI: more nested continuous Delays than the ideal
+    # solvers support; every ideal path runs the same structural check (closed_form
+    # used to return zeros without error).
+    nodes = {"input": nir.Input(np.array([1]))}
+    edges, prev = [], "input"
+    for k in range(10):
+        nodes[f"d{k}"] = nir.Delay(np.array([1e-3]))
+        edges.append((prev, f"d{k}"))
+        prev = f"d{k}"
+    nodes["li"] = nir.LI(tau=np.array([1e-3]), r=np.array([1.0]), v_leak=np.array([0.0]))
+    nodes["output"] = nir.Output(np.array([1]))
+    edges += [(prev, "li"), ("li", "output")]
+    net = nirsim.load(nir.NIRGraph(nodes=nodes, edges=edges))
+    x = nirsim.Current(np.ones((20, 1)), 1e-3)
+    with pytest.raises(nirsim.GraphError, match="'d8'.*at most 8"):
+        nirsim.simulate(net, x, t_end=0.02, save_dt=1e-3, solver=solver)

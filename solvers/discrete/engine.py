@@ -175,8 +175,10 @@ def run(solver: AbstractDiscrete, network, inputs, ts, t_end, options: SimOption
     for leaf in jax.tree.leaves(final[0]):
         if jnp.issubdtype(leaf.dtype, jnp.inexact):
             finite = finite & jnp.all(jnp.isfinite(leaf))
-    code = jnp.where(finite, results.SUCCESSFUL, results.NONFINITE).astype(jnp.int32)
-    return rasters, states, code
+    result = results.RESULTS.where(
+        finite, results.RESULTS.successful, results.RESULTS.nonfinite
+    )
+    return results.Solution(spikes=rasters, states=states, result=result)
 
 
 # ---------------------------------------------------------------------- helpers
