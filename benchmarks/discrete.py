@@ -4,7 +4,8 @@ Prints Markdown tables of samples per second (median of repeated calls after a
 warm-up call, the first call, compile included, beside it) on two graphs of the NIR
 paper, each at batch 64 and 256, for a forward pass and a surrogate-gradient training
 step (softmax cross-entropy of the output spike counts against random labels,
-``value_and_grad`` over the parameters, one SGD update):
+``value_and_grad`` over the parameters, one SGD update; on the CNN, whose step takes
+seconds on 2 cores, at the smallest batch only):
 
 * the Braille recurrent CubaLIF graph (12 -> 38 recurrent -> 7;
   ``braille_noDelay_bias_zero.nir``, or the same shapes with random weights when the
@@ -495,18 +496,19 @@ def _block(out):
     return jax.block_until_ready(out)
 
 
-def race(fns: dict, repeats: int, graph: str) -> dict:
+def race(fns: dict, repeats: int, graph: str, kind: str = "forward") -> dict:
     """``{name: (first, median)}`` seconds: each function called once (compile
-    included) and once more, then ``repeats`` rounds in which every function is called
-    in turn (so a change of load hits all alike). A function that fails is reported
-    and left out."""
+    included) and, for a forward pass, once more, then ``repeats`` rounds in which
+    every function is called in turn (so a change of load hits all alike). A function
+    that fails is reported and left out."""
     first, times = {}, {}
     for name, fn in list(fns.items()):
         try:
             t0 = time.perf_counter()
             _block(fn())
             first[name] = time.perf_counter() - t0
-            _block(fn())
+            if kind == "forward":
+                _block(fn())
             times[name] = []
         except Exception as e:  # report, do not hide
             emit(kind="note", graph=graph, text=f"{name} failed: {_err(e)}")
@@ -663,8 +665,10 @@ def worker(args):
             trn = {"nirsim": nirsim_train(graph, g, x, rule, dtype)}
             if not x64 and not args.no_peers:
                 peers(graph, g, x, fwd, trn)
+            if graph == "cnn" and b != min(args.batches):
+                trn = {}  # a CNN training step takes seconds: the smallest batch only
             for kind, fns in (("forward", fwd), ("train", trn)):
-                for impl, (first, med) in race(fns, reps, graph).items():
+                for impl, (first, med) in race(fns, reps, graph, kind).items():
                     emit(
                         kind="row",
                         graph=graph,
