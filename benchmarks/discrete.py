@@ -533,7 +533,9 @@ def _load() -> float:
 def host_time(graph, g, rule, batch, repeats):
     """nirsim's host time per ``simulate`` call: each call's time minus the time of
     its compiled program (timed inside the call, blocking on its result), median
-    over calls; and, called in turns, the whole call against the bare program."""
+    over calls, in wall time and in this process's CPU time (which a busy machine
+    does not inflate); and, called in turns, the whole call against the bare
+    program."""
     from nirsim import _simulate
 
     call = nirsim_forward(graph, g, raster(graph, batch), rule, "float32")
@@ -543,18 +545,19 @@ def host_time(graph, g, rule, batch, repeats):
 
     def timed_run(*a, **k):
         captured["args"] = a
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         r = _block(orig(*a, **k))
-        inner.append(time.perf_counter() - t0)
+        inner.append((time.perf_counter() - t0, time.process_time() - c0))
         return r
 
     _simulate._run = timed_run
     try:
-        host = []
+        host, host_cpu = [], []
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             _block(call())
-            host.append(time.perf_counter() - t0 - inner[-1])
+            host.append(time.perf_counter() - t0 - inner[-1][0])
+            host_cpu.append(time.process_time() - c0 - inner[-1][1])
     finally:
         _simulate._run = orig
     plan, prepared, bshape = captured["args"]
@@ -567,6 +570,7 @@ def host_time(graph, g, rule, batch, repeats):
         graph=graph,
         batch=batch,
         host=statistics.median(host),
+        host_cpu=statistics.median(host_cpu),
         call=res["call"][1],
         program=res["program"][1],
         load=_load(),
@@ -675,7 +679,7 @@ def worker(args):
                         batch=b,
                         step=kind,
                         impl=impl,
-                        how=HOW[impl, kind].format(rule=rule),
+                        how=HOW[impl, kind].format(rule=rule, threads=threads(graph)),
                         dtype=dtype if impl == "nirsim" else "float32",
                         first=first,
                         median=med,
@@ -703,6 +707,12 @@ HOW = {
 }
 
 
+def threads(graph) -> int:
+    """torch threads: 1 on Braille (microseconds of work per step, where threads only
+    add synchronisation), all cores on the CNN."""
+    return 1 if graph == "braille" else (os.cpu_count() or 1)
+
+
 def peers(graph, g, x, fwd, trn):
     """Add the peers' forward and training functions (left out with a note when not
     installed or when they fail to load the graph)."""
@@ -715,12 +725,7 @@ def peers(graph, g, x, fwd, trn):
     except ImportError as e:
         emit(kind="note", graph=graph, text=f"torch left out: {_err(e)}")
         return
-    # Braille: microseconds of work per step, where threads only add synchronisation
-    threads = 1 if graph == "braille" else (os.cpu_count() or 1)
-    torch.set_num_threads(threads)
-    for k in list(HOW):
-        if k[0] in ("snnTorch", "Norse", "Sinabs"):
-            HOW[k] = HOW[k].replace("{threads}", str(threads))
+    torch.set_num_threads(threads(graph))
     builders = {
         "snnTorch": lambda g: snntorch_braille(g, x) if graph == "braille" else None,
         "Norse": lambda g: (norse_forward(g, x, graph), None),
@@ -834,6 +839,7 @@ def render(rows, args, t_total) -> str:
             [
                 r["batch"],
                 r["host"] * 1e3,
+                r["host_cpu"] * 1e3,
                 r["call"] * 1e3,
                 r["program"] * 1e3,
                 (r["call"] - r["program"]) * 1e3,
@@ -844,6 +850,7 @@ def render(rows, args, t_total) -> str:
         head = [
             "batch",
             "host time per call (ms)",
+            "host CPU time per call (ms)",
             "whole call (ms)",
             "compiled program (ms)",
             "difference of medians (ms)",
