@@ -1,37 +1,44 @@
-"""Benchmark of nirsim's discrete-time solvers against the frameworks' own simulators.
+"""Benchmark of nirsim's discrete engine against the frameworks' own simulators.
 
-Prints Markdown tables of samples per second (median of repeated runs after a
-warm-up call; the first call, compile included, beside it) on two graphs of the NIR
-paper, each at batch 64 and 256:
+Prints Markdown tables of samples per second (median of repeated calls after a
+warm-up call, the first call, compile included, beside it) on two graphs of the NIR
+paper, each at batch 64 and 256, for a forward pass and a surrogate-gradient training
+step (softmax cross-entropy of the output spike counts against random labels,
+``value_and_grad`` over the parameters, one SGD update; on the CNN, whose step takes
+seconds on 2 cores, at the smallest batch only):
 
 * the Braille recurrent CubaLIF graph (12 -> 38 recurrent -> 7;
   ``braille_noDelay_bias_zero.nir``, or the same shapes with random weights when the
   shared data is absent), 256 steps of dt = 1e-4 s, Bernoulli(0.1) input spikes:
-  nirsim (float64 and float32), Spyx, snnTorch (layers chained by hand: its NIR
-  importer fails on this graph) and Norse;
+  nirsim (its first framework preset that accepts the graph, float32 and float64),
+  Spyx, snnTorch (layers chained by hand: its NIR importer fails on this graph) and
+  Norse;
 * the spiking CNN (``cnn_sinabs.nir``, input 2x34x34, 30 steps), Bernoulli(0.1)
   input: nirsim, Spyx, Norse (its ``Flatten`` patched to keep the batch axis) and
-  Sinabs.
+  Sinabs (snnTorch's importer fails on this graph).
 
-nirsim, Spyx and the torch frameworks are measured in the same command on the same
-machine, in two worker processes: one with jax's float64 mode on (nirsim float64,
-the torch frameworks), one with it off (nirsim float32, Spyx, which runs in float32
-as its users run it). A profile of nirsim's call follows the tables (where its time
-goes, XLA statistics of the compiled program, a roofline estimate).
+Everything runs in one command, in two worker processes: one with jax's x64 mode off
+(nirsim float32, Spyx as its users run it, the torch frameworks; the simulators of
+one table are timed in turns, call by call, so a change of the machine's load hits
+them alike), one with it on (nirsim float64, and the check that the ``euler`` rule
+gives the same rasters in float32 and float64). The float32 worker also measures
+nirsim's host time per ``simulate`` call (the whole call minus its compiled program)
+and checks that the program ``simulate`` runs is the one a bare ``jax.jit`` of the
+solver compiles.
 
-Run: ``python benchmarks/discrete.py [--quick] [--device] [--torch-compile]`` (about 3
-minutes on 2 idle cores; ``--quick``: batch 8, half a minute); the peers come with
-``pip install -e ".[bench]"`` (a framework that is not installed is left out of the
-tables with a note; RESULTS.md says how the measured versions were installed). Results
-go in benchmarks/RESULTS.md.
+Run: ``python benchmarks/discrete.py [--quick]`` (a few minutes on 2 idle cores;
+``--quick``: batch 8, half a minute); the peers come with ``pip install -e
+".[bench]"`` (a framework that is not installed is left out with a note). Results go
+in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
-import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -41,26 +48,27 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _common import machine, table, timeit  # noqa: E402
+from _common import machine, table  # noqa: E402
 
 SHARED = os.environ.get(
     "NIRSIM_SHARED_DATA",
     os.path.join(HERE, "..", "..", "shared", "data", "nir-paper"),
 )
-#: steps, step (s), input shape of each graph
+#: steps, step (s), input shape and output node of each graph
 SPEC = {
     "braille": dict(steps=256, dt=1e-4, shape=(12,), out="lif2"),
     "cnn": dict(steps=30, dt=1e-3, shape=(2, 34, 34), out="12"),
 }
-#: the discrete rules of nirsim tried on each graph (presets that accept the graph)
-RULES = {"braille": ("euler", "norse"), "cnn": ("euler", "norse")}
-#: timed runs per graph (a CNN call takes seconds on a 2-core machine)
-REPEATS = {"braille": 5, "cnn": 3}
+#: nirsim's presets tried in this order: the first that accepts the graph is timed
+PRESETS = ("spyx", "norse", "snntorch")
+#: timed calls per simulator (a CNN call takes up to seconds on 2 cores)
+REPEATS = {"braille": 7, "cnn": 3}
 TITLES = {
     "braille": "Braille recurrent CubaLIF (12 -> 38 rec -> 7), 256 steps of 1e-4 s",
     "cnn": "Spiking CNN of the NIR paper (2x34x34 -> 10), 30 steps",
 }
 P_IN = 0.1
+LR = 1e-3
 RESULT = "RESULT "
 
 
@@ -190,62 +198,93 @@ def raster(graph: str, batch: int, seed: int = 0) -> np.ndarray:
     return rng.random((batch, s["steps"]) + s["shape"]) < P_IN
 
 
-# ---------------------------------------------------------------------- nirsim
-def nirsim_call(graph: str, g, x: np.ndarray, rule: str, max_spikes: int):
-    """A no-argument function that runs ``nirsim.simulate`` on the raster ``x``.
+def labels(graph: str, batch: int, n_classes: int) -> np.ndarray:
+    return np.random.default_rng(1).integers(0, n_classes, batch)
 
-    The Braille input is :class:`nirsim.Spikes` (impulses of area ``dt``, the
-    export's convention); the CNN input, 2,312 channels wide, is a gridded
-    :class:`nirsim.Current` read as impulses of area 1 (the presets read either as
-    the step's input). No states are sampled (``save_dt=None``)."""
+
+def cross_entropy(counts, y):
+    """Mean softmax cross-entropy of spike counts ``(batch, classes)`` (jax)."""
+    import jax
+    import jax.numpy as jnp
+
+    logp = jax.nn.log_softmax(counts, axis=-1)
+    return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=-1))
+
+
+# ---------------------------------------------------------------------- nirsim
+def nirsim_preset(g, graph) -> str:
+    """The first of :data:`PRESETS` whose check accepts the graph."""
+    import nirsim
+    from nirsim.solvers.presets import preset
+
+    net = nirsim.load(g)
+    for name in PRESETS:
+        try:
+            preset(name, SPEC[graph]["dt"]).check(net)
+            return name
+        except nirsim.NirsimError:
+            continue
+    raise RuntimeError(f"no preset of {PRESETS} accepts the {graph} graph")
+
+
+def nirsim_args(graph, g, x, rule, dtype):
+    """``(network, inputs, keywords)`` of a ``simulate`` call on the raster ``x``,
+    inputs already on the device. The Braille input is :class:`nirsim.Spikes`
+    (impulses of area ``dt``, the export's convention); the CNN input, 2,312 channels
+    wide, is a gridded :class:`nirsim.Current` read as impulses of area 1 (the presets
+    read either as the step's input). No states are sampled."""
+    import jax
+
     import nirsim
 
     s = SPEC[graph]
     net = nirsim.load(g)
     batch, steps = x.shape[:2]
-    kw = dict(t_end=steps * s["dt"], solver=rule, dt=s["dt"], max_spikes=max_spikes)
+    kw = dict(t_end=steps * s["dt"], solver=rule, dt=s["dt"], dtype=dtype)
     if graph == "braille":
-        inp = nirsim.Spikes.from_grid(x.reshape(batch, steps, -1), s["dt"])
+        sp = nirsim.Spikes.from_grid(x.reshape(batch, steps, -1), s["dt"])
+        inp = jax.device_put(sp)
         kw.update(spike_area=s["dt"])
     else:
-        inp = nirsim.Current(x.astype(np.float32), s["dt"])
-        kw.update(grid_as="impulse", spike_area=1.0)
-
-    def go():
-        return nirsim.simulate(net, inp, **kw)
-
-    return go
+        inp = nirsim.Current(x.astype(dtype), s["dt"])
+        kw.update(grid_as="impulse")
+    return net, inp, kw
 
 
-def spike_capacity(graph: str, g, rule: str) -> int:
-    """The spike buffer nirsim needs on this input: the largest spike count of one
-    node in one sample of a batch of 16, with a margin of 1.5, rounded up to a power of
-    two (a call whose buffer fills fails loudly, and the caller doubles it)."""
-    s = SPEC[graph]
+def nirsim_forward(graph, g, x, rule, dtype):
     import nirsim
 
-    net = nirsim.load(g)
-    worst = s["steps"] * max(math.prod(net.shape(n)) for n in net.spiking)
-    tr = nirsim_call(graph, g, raster(graph, 16, seed=99), rule, worst)()
-    most = max(
-        int(np.max(np.sum(np.asarray(v.indices) >= 0, -1))) for v in tr.spikes.values()
-    )
-    return 1 << max(6, math.ceil(math.log2(1.5 * most + 1)))
+    net, inp, kw = nirsim_args(graph, g, x, rule, dtype)
+    out = SPEC[graph]["out"]
+    return lambda: nirsim.simulate(net, inp, **kw).spikes[out].counts
 
 
-def time_nirsim(graph, g, x, rule, max_spikes, repeats):
-    """``(first, median, max_spikes)``, doubling the buffer until the call succeeds."""
+def nirsim_train(graph, g, x, rule, dtype):
+    """One jitted training step: the loss on the output node's ``spike_count``
+    (sampled once, at the end), ``jax.value_and_grad`` over every floating-point
+    parameter of the Network, an SGD update."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
     import nirsim
 
-    while True:
-        fn = nirsim_call(graph, g, x, rule, max_spikes)
-        try:
-            first, med = timeit(lambda fn=fn: fn().result, repeats=repeats)
-            return first, med, max_spikes
-        except nirsim.SimulationError as e:
-            if "max_spikes" not in str(e):
-                raise
-            max_spikes *= 2
+    net, inp, kw = nirsim_args(graph, g, x, rule, dtype)
+    out = SPEC[graph]["out"]
+    params, static = eqx.partition(net, eqx.is_inexact_array)
+    y = jnp.asarray(labels(graph, x.shape[0], net.shape(out)[0]))
+
+    @jax.jit
+    def step(params, y):
+        def loss(params):
+            net = eqx.combine(params, static)
+            tr = nirsim.simulate(net, inp, save_at=[kw["t_end"]], **kw)
+            return cross_entropy(tr.states[out]["spike_count"][:, 0], y)
+
+        value, grads = jax.value_and_grad(loss)(params)
+        return value, jax.tree.map(lambda p, d: p - LR * d, params, grads)
+
+    return lambda: step(params, y)
 
 
 # ---------------------------------------------------------------------- peers
@@ -255,24 +294,10 @@ def _torch_device():
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _torch_timed(fn):
-    import torch
-
-    if _torch_device() == "cuda":
-
-        def synced():
-            out = fn()
-            torch.cuda.synchronize()
-            return out
-
-        return synced
-    return fn
-
-
 def snntorch_braille(g, x):
     """snnTorch: its importer's own mapping of each node (``_nir_to_snntorch_module``:
     ``Linear``, ``RSynaptic`` for the recurrent CubaLIF, ``Synaptic``), chained by hand
-    because ``import_from_nir`` fails on this graph."""
+    because ``import_from_nir`` fails on this graph. Returns ``(forward, train)``."""
     import nir
     import torch
     from snntorch.import_nir import _nir_to_snntorch_module
@@ -290,36 +315,42 @@ def snntorch_braille(g, x):
     )
     dev = _torch_device()
     with _quiet():
-        fc1, lif1 = _nir_to_snntorch_module(n["fc1"]), _nir_to_snntorch_module(sub)
-        fc2, lif2 = _nir_to_snntorch_module(n["fc2"]), _nir_to_snntorch_module(n["lif2"])
-    mods = [m.to(dev) for m in (fc1, lif1, fc2, lif2)]
+        mods = [
+            _nir_to_snntorch_module(m).to(dev) for m in (n["fc1"], sub, n["fc2"], n["lif2"])
+        ]
     fc1, lif1, fc2, lif2 = mods
     o = n["lif2"].v_threshold.shape[0]
     xt = torch.as_tensor(x.swapaxes(0, 1), dtype=torch.float32, device=dev)
     batch = xt.shape[1]
+    y = torch.as_tensor(labels("braille", batch, o), device=dev)
+    params = [p for m in mods for p in m.parameters()]
+    opt = torch.optim.SGD(params, lr=LR)
 
-    def step(x_t, spk1, syn1, mem1, syn2, mem2):
-        spk1, syn1, mem1 = lif1(fc1(x_t), spk1, syn1, mem1)
-        spk2, syn2, mem2 = lif2(fc2(spk1), syn2, mem2)
-        return spk2, spk1, syn1, mem1, syn2, mem2
+    def run():
+        z = lambda k: torch.zeros(batch, k, device=dev)
+        spk1, syn1, mem1, syn2, mem2 = z(h), z(h), z(h), z(o), z(o)
+        outs = []
+        for t in range(xt.shape[0]):
+            spk1, syn1, mem1 = lif1(fc1(xt[t]), spk1, syn1, mem1)
+            spk2, syn2, mem2 = lif2(fc2(spk1), syn2, mem2)
+            outs.append(spk2)
+        return torch.stack(outs)
 
-    def runner(step_fn):
-        def run():
-            with torch.no_grad():
-                z = lambda k: torch.zeros(batch, k, device=dev)
-                state = (z(h), z(h), z(h), z(o), z(o))
-                outs = []
-                for t in range(xt.shape[0]):
-                    out, *state = step_fn(xt[t], *state)
-                    outs.append(out)
-                return torch.stack(outs)
+    def forward():
+        with torch.no_grad():
+            return run()
 
-        return run
+    def train():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(run().sum(0), y)
+        loss.backward()
+        opt.step()
+        return loss.detach()
 
-    return runner(step), lambda: runner(torch.compile(step))
+    return forward, train
 
 
-def norse_model(g, x, graph):
+def norse_forward(g, x, graph):
     """Norse: ``norse.torch.from_nir(graph, dt)``, stepped in a Python loop with its
     state. Norse maps NIR's ``Flatten(start_dim=0)`` to ``torch.nn.Flatten(0)``,
     which flattens the batch axis away; it is patched to ``start_dim=1``."""
@@ -329,11 +360,9 @@ def norse_model(g, x, graph):
     dev = _torch_device()
     with _quiet():
         model = _to_device(nt.from_nir(g, dt=SPEC[graph]["dt"]), dev)
-    patched = 0
     for m in model.modules():
         if isinstance(m, torch.nn.Flatten) and m.start_dim == 0:
             m.start_dim = 1
-            patched += 1
     xt = torch.as_tensor(x.swapaxes(0, 1), dtype=torch.float32, device=dev)
 
     def run():
@@ -345,7 +374,7 @@ def norse_model(g, x, graph):
                 outs.append(out)
             return torch.stack(outs)
 
-    return run, patched
+    return run
 
 
 def _to_device(model, dev):
@@ -363,15 +392,14 @@ def _to_device(model, dev):
     model = model.to(dev)
     for m in model.modules():
         for k, v in list(vars(m).items()):
-            if k.startswith("_"):
-                continue
-            new = move(v)
-            if new is not v:
-                setattr(m, k, new)
+            if not k.startswith("_"):
+                new = move(v)
+                if new is not v:
+                    setattr(m, k, new)
     return model
 
 
-def sinabs_cnn(g, x):
+def sinabs_forward(g, x):
     """Sinabs: ``sinabs.from_nir(graph, batch_size)`` (IAF layers that take all
     steps at once, ``(batch*steps, C, H, W)``); states are reset before each run."""
     import sinabs
@@ -396,7 +424,9 @@ def sinabs_cnn(g, x):
 
 def spyx_model(g, x, graph):
     """Spyx: ``spyx.nir.from_nir(graph, x, dt)`` (a flax.nnx model; its inputs are
-    time-major and channels-last), run by ``spyx.nn.run`` under ``jax.jit``."""
+    time-major and channels-last), run by ``spyx.nn.run`` under ``jax.jit``. Returns
+    ``(forward, train)``; the training step differentiates the model's ``nnx.Param``
+    state (Spyx's own surrogate gradients)."""
     import jax
     import jax.numpy as jnp
     import spyx
@@ -409,14 +439,25 @@ def spyx_model(g, x, graph):
     xt = jnp.asarray(xt)
     with _quiet():
         model, _ = spyx.nir.from_nir(g, xt[:1, :1], dt=SPEC[graph]["dt"])
-    graphdef, state = nnx.split(model)
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
     @jax.jit
-    def run(state, xt):
-        out, _ = spyx.nn.run(nnx.merge(graphdef, state), xt)
+    def forward(params, rest, xt):
+        out, _ = spyx.nn.run(nnx.merge(graphdef, params, rest), xt)
         return out
 
-    return lambda: run(state, xt)
+    n_out = forward(params, rest, xt[:, :1]).shape[-1]
+    y = jnp.asarray(labels(graph, x.shape[0], n_out))
+
+    @jax.jit
+    def train(params, rest, xt, y):
+        def loss(params):
+            return cross_entropy(forward(params, rest, xt).sum(0), y)
+
+        value, grads = jax.value_and_grad(loss)(params)
+        return value, jax.tree.map(lambda p, d: p - LR * d, params, grads)
+
+    return (lambda: forward(params, rest, xt)), (lambda: train(params, rest, xt, y))
 
 
 class _quiet:
@@ -435,19 +476,7 @@ class _quiet:
         self._w.__exit__(*exc)
 
 
-def _versions(names):
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for n in names:
-        try:
-            out[n] = version(n)
-        except PackageNotFoundError:
-            out[n] = None
-    return out
-
-
-# ---------------------------------------------------------------------- workers
+# ---------------------------------------------------------------------- timing
 def emit(**row):
     line = RESULT + json.dumps(row)
     print(line, flush=True)
@@ -461,525 +490,258 @@ def progress(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def best_threads(fn) -> int:
-    """Time one call of ``fn`` with 1 and with all torch threads; keep the faster."""
-    import torch
+def _block(out):
+    import jax
 
-    if _torch_device() == "cuda":
-        return torch.get_num_threads()
-    best = None
-    for n in sorted({1, os.cpu_count() or 1}):
-        torch.set_num_threads(n)
-        fn()
-        t0 = time.perf_counter()
-        fn()
-        dt = time.perf_counter() - t0
-        if best is None or dt < best[1]:
-            best = (n, dt)
-    torch.set_num_threads(best[0])
-    return best[0]
+    return jax.block_until_ready(out)
 
 
+def race(fns: dict, repeats: int, graph: str, kind: str = "forward") -> dict:
+    """``{name: (first, median)}`` seconds: each function called once (compile
+    included) and, for a forward pass, once more, then ``repeats`` rounds in which
+    every function is called in turn (so a change of load hits all alike). A function
+    that fails is reported and left out."""
+    first, times = {}, {}
+    for name, fn in list(fns.items()):
+        try:
+            t0 = time.perf_counter()
+            _block(fn())
+            first[name] = time.perf_counter() - t0
+            if kind == "forward":
+                _block(fn())
+            times[name] = []
+        except Exception as e:  # report, do not hide
+            emit(kind="note", graph=graph, text=f"{name} failed: {_err(e)}")
+            del fns[name]
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            _block(fn())
+            times[name].append(time.perf_counter() - t0)
+    return {n: (first[n], statistics.median(times[n])) for n in fns}
+
+
+def _err(e) -> str:
+    return f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 1)
+
+
+# ---------------------------------------------------------------------- checks
+def host_time(graph, g, rule, batch, repeats):
+    """nirsim's host time per ``simulate`` call: each call's time minus the time of
+    its compiled program (timed inside the call, blocking on its result), median
+    over calls, in wall time and in this process's CPU time (which a busy machine
+    does not inflate); and, called in turns, the whole call against the bare
+    program."""
+    from nirsim import _simulate
+
+    call = nirsim_forward(graph, g, raster(graph, batch), rule, "float32")
+    _block(call())
+    inner, captured = [], {}
+    orig = _simulate._run
+
+    def timed_run(*a, **k):
+        captured["args"] = a
+        t0, c0 = time.perf_counter(), time.process_time()
+        r = _block(orig(*a, **k))
+        inner.append((time.perf_counter() - t0, time.process_time() - c0))
+        return r
+
+    _simulate._run = timed_run
+    try:
+        host, host_cpu = [], []
+        for _ in range(repeats):
+            t0, c0 = time.perf_counter(), time.process_time()
+            _block(call())
+            host.append(time.perf_counter() - t0 - inner[-1][0])
+            host_cpu.append(time.process_time() - c0 - inner[-1][1])
+    finally:
+        _simulate._run = orig
+    plan, prepared, bshape = captured["args"]
+    fn, leaves = plan.compiled[len(bshape)]
+    res = race(
+        {"call": call, "program": lambda: fn(leaves, prepared, plan.ts)}, repeats, graph
+    )
+    emit(
+        kind="host",
+        graph=graph,
+        batch=batch,
+        host=statistics.median(host),
+        host_cpu=statistics.median(host_cpu),
+        call=res["call"][1],
+        program=res["program"][1],
+        load=_load(),
+    )
+    return plan, prepared, bshape
+
+
+def same_program(graph, plan, prepared, bshape, repeats):
+    """Whether the program ``simulate`` runs is the one a bare ``jax.jit`` of the
+    solver compiles: same outputs, same optimised HLO operations, same time."""
+    import collections
+    import re
+
+    import equinox as eqx
+    import jax
+
+    fn, leaves = plan.compiled[len(bshape)]
+    dyn, static = eqx.partition((plan.solver, plan.network, plan.options), eqx.is_array)
+    t_end = plan.t_end
+
+    @jax.jit
+    def bare(dyn, inputs, ts):
+        solver, network, options = eqx.combine(dyn, static)
+        one = lambda i: solver.solve(network, i, ts, t_end, options)
+        for _ in bshape:
+            one = jax.vmap(one)
+        return one(inputs)
+
+    def ops(compiled):
+        text = compiled.as_text()
+        return collections.Counter(re.findall(r"= \S+ ([a-z][a-z0-9-]*)\(", text))
+
+    via = ops(fn.lower(leaves, prepared, plan.ts).compile())
+    own = ops(bare.lower(dyn, prepared, plan.ts).compile())
+    a = jax.tree.leaves(fn(leaves, prepared, plan.ts))
+    b = jax.tree.leaves(bare(dyn, prepared, plan.ts))
+    equal = len(a) == len(b) and all(
+        np.array_equal(x, y) for x, y in zip(a, b, strict=True)
+    )
+    res = race(
+        {
+            "simulate's program": lambda: fn(leaves, prepared, plan.ts),
+            "bare jax.jit": lambda: bare(dyn, prepared, plan.ts),
+        },
+        repeats,
+        graph,
+    )
+    emit(
+        kind="same_program",
+        graph=graph,
+        batch=bshape[0],
+        same_ops=via == own,
+        n_ops=sum(via.values()),
+        equal_outputs=bool(equal),
+        via=res["simulate's program"][1],
+        bare=res["bare jax.jit"][1],
+    )
+
+
+def euler_float32_is_float64(g, batch):
+    """The ``euler`` rule's rasters on the Braille graph in float32 and float64 are
+    identical (asserted)."""
+    import nirsim
+
+    x = raster("braille", batch)
+    out = {}
+    for dtype in ("float32", "float64"):
+        net, inp, kw = nirsim_args("braille", g, x, "euler", dtype)
+        tr = nirsim.simulate(net, inp, **kw)
+        out[dtype] = {n: np.asarray(r.counts) for n, r in tr.spikes.items()}
+    a, b = out["float32"], out["float64"]
+    differ = sum(int(np.sum(a[n] != b[n])) for n in a)
+    cells = sum(a[n].size for n in a)
+    spikes = sum(int(np.sum(b[n])) for n in b)
+    emit(kind="f32f64", batch=batch, differ=differ, cells=cells, spikes=spikes)
+    assert differ == 0, f"float32 and float64 rasters differ in {differ} cells"
+
+
+# ---------------------------------------------------------------------- workers
 def worker(args):
     """Measure one process's share and print RESULT lines (JSON)."""
     import jax
 
     x64 = bool(jax.config.jax_enable_x64)
-    dtype = "float64" if x64 else "float32"
-    emit(
-        kind="device",
-        x64=x64,
-        device=str(jax.devices()[0]),
-        platform=jax.devices()[0].platform,
-    )
-    batches = sorted(args.batches)
+    emit(kind="device", x64=x64, device=str(jax.devices()[0]), load=_load())
     for graph in args.graphs:
         reps = args.repeats or REPEATS[graph]
         g, source = GRAPHS[graph]()
-        emit(kind="source", graph=graph, source=source)
-        try:
-            best = nirsim_rows(args, graph, g, batches, reps, dtype)
-        except Exception as e:  # report it and go on with the peers
-            emit(
-                kind="note",
-                graph=graph,
-                text=f"nirsim failed: {type(e).__name__}: {str(e)[:300]}",
-            )
-            best = None
-        if x64 and not args.quick and best is not None:
-            default_buffer(graph, g, batches, best, reps, dtype)
-        if x64 and not args.no_peers:
-            torch_peers(args, graph, g, batches, reps)
-        if not x64 and not args.no_peers:
-            spyx_rows(graph, g, batches, reps)
-        if x64 and args.profile and best is not None:
-            b = max(batches) if graph == "braille" else min(batches)
-            progress(f"{graph}: profile of nirsim at batch {b}")
-            try:
-                profile(graph, g, b, best, reps)
-            except Exception as e:
-                emit(
-                    kind="note",
-                    graph=graph,
-                    text=f"profile failed: {type(e).__name__}: {str(e)[:300]}",
-                )
-
-
-def nirsim_rows(args, graph, g, batches, reps, dtype):
-    """Time nirsim: every candidate rule at the smallest batch, the fastest at the
-    others. Returns ``(rule, max_spikes)`` of the fastest."""
-    rules = RULES[graph] if args.rule is None else (args.rule[graph],)
-    timed = []
-    for rule in rules:
-        cap = args.max_spikes.get(graph) or spike_capacity(graph, g, rule)
-        progress(f"{graph}: nirsim {rule} {dtype} batch {batches[0]} (max_spikes {cap})")
-        first, med, cap = time_nirsim(graph, g, raster(graph, batches[0]), rule, cap, reps)
-        emit(
-            kind="row",
-            graph=graph,
-            batch=batches[0],
-            impl="nirsim",
-            rule=rule,
-            dtype=dtype,
-            max_spikes=cap,
-            first=first,
-            median=med,
-        )
-        timed.append((med, rule, cap))
-    _, rule, cap = min(timed)
-    emit(kind="fastest", graph=graph, rule=rule, max_spikes=cap, dtype=dtype)
-    for b in batches[1:]:
-        progress(f"{graph}: nirsim {rule} {dtype} batch {b}")
-        first, med, cap = time_nirsim(graph, g, raster(graph, b), rule, cap, reps)
-        emit(
-            kind="row",
-            graph=graph,
-            batch=b,
-            impl="nirsim",
-            rule=rule,
-            dtype=dtype,
-            max_spikes=cap,
-            first=first,
-            median=med,
-        )
-    return rule, cap
-
-
-def default_buffer(graph, g, batches, best, reps, dtype):
-    """nirsim as called with the default spike buffer (``max_spikes=10000``)."""
-    import nirsim
-
-    rule = best[0]
-    for b in batches:
-        progress(f"{graph}: nirsim {rule} batch {b}, default max_spikes")
-        fn = nirsim_call(graph, g, raster(graph, b), rule, 10_000)
-        try:
-            first, med = timeit(lambda fn=fn: fn().result, repeats=reps)
-        except nirsim.SimulationError as e:
-            emit(
-                kind="note",
-                graph=graph,
-                text=f"with the default max_spikes=10000, nirsim ({rule}) refuses this "
-                f"input at batch {b}: {str(e).splitlines()[0]}",
-            )
-            return
-        emit(
-            kind="row",
-            graph=graph,
-            batch=b,
-            impl="nirsim",
-            rule=rule,
-            dtype=dtype,
-            max_spikes="10000 (default)",
-            first=first,
-            median=med,
-        )
-
-
-def spyx_rows(graph, g, batches, reps):
-
-    for b in batches:
-        progress(f"{graph}: Spyx batch {b}")
-        try:
-            fn = spyx_model(g, raster(graph, b), graph)
-            first, med = timeit(fn, repeats=reps)
-        except ImportError as e:
-            emit(kind="note", graph=graph, text=f"Spyx not installed ({e})")
-            return
-        except Exception as e:  # report, do not hide
-            emit(
-                kind="note",
-                graph=graph,
-                text=f"Spyx failed: {type(e).__name__}: {str(e)[:200]}",
-            )
-            return
-        emit(
-            kind="row",
-            graph=graph,
-            batch=b,
-            impl="Spyx",
-            rule="nnx + jax.jit",
-            dtype="float32",
-            first=first,
-            median=med,
-        )
-
-
-def torch_peers(args, graph, g, batches, reps):
-
-    try:
-        import torch
-    except ImportError as e:
-        emit(kind="note", graph=graph, text=f"torch not installed ({e})")
-        return
-    torch.set_grad_enabled(False)
-    dev = _torch_device()
-    peers = ["snntorch", "norse"] if graph == "braille" else ["norse", "sinabs"]
-    for peer in peers:
-        for b in batches:
-            progress(f"{graph}: {peer} batch {b}")
+        rule = nirsim_preset(g, graph)
+        emit(kind="source", graph=graph, source=source, rule=rule)
+        for b in args.batches:
+            progress(f"{graph}: batch {b} ({'float64' if x64 else 'float32'} worker)")
             x = raster(graph, b)
-            try:
-                if peer == "snntorch":
-                    fn, compiled = snntorch_braille(g, x)
-                    how = "eager, torch.no_grad"
-                elif peer == "norse":
-                    fn, patched = norse_model(g, x, graph)
-                    how = "eager, torch.no_grad" + (
-                        ", Flatten patched to start_dim=1" if patched else ""
-                    )
-                else:
-                    fn = sinabs_cnn(g, x)
-                    how = "eager, torch.no_grad"
-            except ImportError as e:
-                emit(kind="note", graph=graph, text=f"{peer} not installed ({e})")
-                break
-            except Exception as e:
-                emit(
-                    kind="note",
-                    graph=graph,
-                    text=f"{peer} failed: {type(e).__name__}: {str(e)[:200]}",
-                )
-                break
-            fn = _torch_timed(fn)
-            try:
-                if graph == "braille":  # per-step work of microseconds: threads add sync
-                    torch.set_num_threads(1)
-                    threads = 1
-                else:
-                    threads = best_threads(fn)
-                first, med = timeit(fn, repeats=reps)
-            except Exception as e:
-                emit(
-                    kind="note",
-                    graph=graph,
-                    text=f"{peer} failed: {type(e).__name__}: {str(e)[:200]}",
-                )
-                break
-            emit(
-                kind="row",
-                graph=graph,
-                batch=b,
-                impl=_pretty(peer),
-                rule=f"{how}, {dev}" + (f", {threads} thread(s)" if dev == "cpu" else ""),
-                dtype="float32",
-                first=first,
-                median=med,
-            )
-            if peer == "snntorch" and args.torch_compile:
-                try:
-                    cfn = _torch_timed(compiled())
-                    first, med = timeit(cfn, repeats=reps)
+            dtype = "float64" if x64 else "float32"
+            fwd = {"nirsim": nirsim_forward(graph, g, x, rule, dtype)}
+            trn = {"nirsim": nirsim_train(graph, g, x, rule, dtype)}
+            if not x64 and not args.no_peers:
+                peers(graph, g, x, fwd, trn)
+            if graph == "cnn" and b != min(args.batches):
+                trn = {}  # a CNN training step takes seconds: the smallest batch only
+            for kind, fns in (("forward", fwd), ("train", trn)):
+                for impl, (first, med) in race(fns, reps, graph, kind).items():
                     emit(
                         kind="row",
                         graph=graph,
                         batch=b,
-                        impl="snnTorch",
-                        rule=f"torch.compile of the step, torch.no_grad, {dev}",
-                        dtype="float32",
+                        step=kind,
+                        impl=impl,
+                        how=HOW[impl, kind].format(rule=rule, threads=threads(graph)),
+                        dtype=dtype if impl == "nirsim" else "float32",
                         first=first,
                         median=med,
+                        load=_load(),
                     )
-                except Exception as e:
-                    emit(
-                        kind="note",
-                        graph=graph,
-                        text=f"torch.compile failed: {type(e).__name__}: {str(e)[:200]}",
-                    )
-    torch.set_num_threads(os.cpu_count() or 1)
+        if graph == "braille" and x64:
+            progress("braille: euler float32 vs float64")
+            euler_float32_is_float64(g, max(args.batches))
+        if graph == "braille" and not x64:
+            progress("braille: host time per call")
+            for b in sorted({1, max(args.batches)}):
+                plan, prepared, bshape = host_time(graph, g, rule, b, 5 * reps)
+            same_program(graph, plan, prepared, bshape, reps)
 
 
-def _pretty(peer):
-    return {"snntorch": "snnTorch", "norse": "Norse", "sinabs": "Sinabs"}[peer]
+HOW = {
+    ("nirsim", "forward"): "simulate, preset {rule}",
+    ("nirsim", "train"): "jax.jit(value_and_grad) of simulate, preset {rule}",
+    ("Spyx", "forward"): "nnx + jax.jit",
+    ("Spyx", "train"): "jax.jit(value_and_grad), nnx.Param",
+    ("snnTorch", "forward"): "eager, no_grad, {threads} thread(s)",
+    ("snnTorch", "train"): "eager autograd + SGD, {threads} thread(s)",
+    ("Norse", "forward"): "eager, no_grad, {threads} thread(s)",
+    ("Sinabs", "forward"): "eager, no_grad, {threads} thread(s)",
+}
 
 
-# ---------------------------------------------------------------------- profile
-def profile(graph, g, batch, best, reps):
-    """Where nirsim's time goes at one batch: the whole call, the compiled program,
-    the program without the spike lists, a plain ``lax.scan`` of the same arithmetic
-    (Braille), XLA's statistics and a roofline estimate."""
-    import jax
-    import jax.numpy as jnp
+def threads(graph) -> int:
+    """torch threads: 1 on Braille (microseconds of work per step, where threads only
+    add synchronisation), all cores on the CNN."""
+    return 1 if graph == "braille" else (os.cpu_count() or 1)
 
-    from nirsim import _simulate
 
-    s = SPEC[graph]
-    x = raster(graph, batch)
-    rule, cap = best
-    out = {
-        "graph": graph,
-        "batch": batch,
-        "steps": s["steps"],
-        "rule": rule,
-        "max_spikes": cap,
-    }
-    fn = nirsim_call(graph, g, x, rule, cap)
-    # 1. the whole call, and the compiled program alone (the solver's jitted function)
-    inner = []
-    orig = _simulate._run
-    captured = {}
-
-    def timed_run(*a, **k):
-        captured["args"] = a
-        t0 = time.perf_counter()
-        r = orig(*a, **k)
-        jax.block_until_ready(r)
-        inner.append(time.perf_counter() - t0)
-        return r
-
-    _simulate._run = timed_run
-    try:
-        _, out["call"] = timeit(lambda: fn().result, repeats=reps)
-        out["program"] = float(np.median(inner[-reps:]))
-        # 2. the same without building the padded spike lists (solver internals:
-        # reported as missing if they moved)
-        try:
-            from nirsim.solvers import discrete
-
-            ev = discrete._events
-
-            def no_events(z, dt, max_spikes, *a, **k):
-                return (
-                    jnp.zeros(max_spikes),
-                    jnp.zeros(max_spikes, jnp.int32),
-                    jnp.asarray(False),
-                )
-
-            discrete._events = no_events
-            _simulate._CACHE.clear()
-            try:
-                _, out["call_no_lists"] = timeit(lambda: fn().result, repeats=reps)
-                out["program_no_lists"] = float(np.median(inner[-reps:]))
-            finally:
-                discrete._events = ev
-                _simulate._CACHE.clear()
-        except Exception as e:
-            out["no_spike_lists_error"] = f"{type(e).__name__}: {e}"
-    finally:
-        _simulate._run = orig
-    # 3. XLA statistics of the compiled program
-    try:
-        solver, network, inputs, ts, t_end, options, bshape = captured["args"]
-        jfn = _simulate._compiled(solver, bshape)
-        compiled = jfn.lower(solver, network, inputs, ts, t_end, options).compile()
-        compiled = getattr(compiled, "compiled", compiled)  # equinox's wrapper
-        text = compiled.as_text()
-        ca = compiled.cost_analysis()
-        ca = ca[0] if isinstance(ca, list | tuple) else ca
-        out["hlo"] = dict(
-            instructions=sum(1 for ln in text.splitlines() if " = " in ln),
-            fusions=text.count(" fusion("),
-            while_loops=text.count(" while("),
-            scatters=text.count(" scatter("),
-            flops=float(ca.get("flops", float("nan"))),
-            bytes=float(ca.get("bytes accessed", float("nan"))),
-        )
+def peers(graph, g, x, fwd, trn):
+    """Add the peers' forward and training functions (left out with a note when not
+    installed or when they fail to load the graph)."""
+    try:  # a copy: Spyx's importer edits the graph it is given
+        fwd["Spyx"], trn["Spyx"] = spyx_model(copy.deepcopy(g), x, graph)
     except Exception as e:
-        out["hlo_error"] = f"{type(e).__name__}: {e}"
-    # 4. plain scan of the same arithmetic (Braille): the floor for this graph in jax
-    if graph == "braille":
-        for dtype in (jnp.float64, jnp.float32):
-            run = plain_scan(g, x, s["dt"], dtype)
-            _, out[f"plain_scan_{jnp.dtype(dtype).name}"] = timeit(run, repeats=reps)
-    if graph == "cnn":
-        for layout, dtype in (
-            ("NCHW", jnp.float32),
-            ("NHWC", jnp.float32),
-            ("NCHW", jnp.float64),
-        ):
-            run = plain_cnn_scan(g, x, layout, dtype)
-            _, out[f"plain_scan_{layout}_{jnp.dtype(dtype).name}"] = timeit(
-                run, repeats=reps
-            )
-    out["model_flops_per_step"] = model_flops(g, graph) * batch
-    out["machine"] = machine_roofline()
-    emit(kind="profile", **out)
-
-
-def plain_scan(g, x, dt, dtype):
-    """Forward Euler (new current, reset to zero) of the Braille graph as one
-    hand-written ``lax.scan`` over a batch: what the arithmetic alone costs."""
-    import jax
-    import jax.numpy as jnp
-
-    n = g.nodes
-    p = {
-        k: jnp.asarray(v, dtype)
-        for k, v in dict(
-            w1=n["fc1"].weight,
-            b1=n["fc1"].bias,
-            wr=n["lif1.w_rec"].weight,
-            br=n["lif1.w_rec"].bias,
-            w2=n["fc2"].weight,
-            b2=n["fc2"].bias,
-        ).items()
+        emit(kind="note", graph=graph, text=f"Spyx left out: {_err(e)}")
+    try:
+        import torch
+    except ImportError as e:
+        emit(kind="note", graph=graph, text=f"torch left out: {_err(e)}")
+        return
+    torch.set_num_threads(threads(graph))
+    builders = {
+        "snnTorch": lambda g: snntorch_braille(g, x) if graph == "braille" else None,
+        "Norse": lambda g: (norse_forward(g, x, graph), None),
+        "Sinabs": lambda g: (sinabs_forward(g, x), None) if graph == "cnn" else None,
     }
-    cubas = [n["lif1.lif"], n["lif2"]]
-    c = [
-        {
-            k: jnp.asarray(getattr(q, k), dtype)
-            for k in ("tau_syn", "tau_mem", "r", "w_in", "v_threshold")
-        }
-        for q in cubas
-    ]
-
-    def cuba(q, i, v, xin):
-        i = i + dt / q["tau_syn"] * (-i + q["w_in"] * xin)
-        v = v + dt / q["tau_mem"] * (-v + q["r"] * i)
-        z = (v > q["v_threshold"]).astype(dtype)
-        return i, v * (1 - z), z
-
-    @jax.jit
-    def run(xs):
-        b = xs.shape[1]
-        h, o = p["w1"].shape[0], p["w2"].shape[0]
-
-        def step(carry, s):
-            i1, v1, z1, i2, v2 = carry
-            x1 = s @ p["w1"].T + p["b1"] + z1 @ p["wr"].T + p["br"]
-            i1, v1, z1 = cuba(c[0], i1, v1, x1)
-            i2, v2, z2 = cuba(c[1], i2, v2, z1 @ p["w2"].T + p["b2"])
-            return (i1, v1, z1, i2, v2), z2
-
-        zero = lambda k: jnp.zeros((b, k), dtype)
-        return jax.lax.scan(step, (zero(h), zero(h), zero(h), zero(o), zero(o)), xs)[1]
-
-    xs = jnp.asarray(np.swapaxes(x, 0, 1), dtype)
-    return lambda: run(xs)
-
-
-def plain_cnn_scan(g, x, layout, dtype):
-    """The CNN's IF layers (reset to zero) as one hand-written ``lax.scan`` over a
-    batch, with the convolutions in ``layout`` ("NCHW", as NIR and nirsim hold them,
-    or "NHWC", as Spyx does)."""
-    import jax
-    import jax.numpy as jnp
-
-    n = g.nodes
-    convs = [n[k] for k in ("0", "2", "5")]
-    dense = [n[k] for k in ("9", "11")]
-    th = {k: float(np.unique(n[k].v_threshold)[0]) for k in ("1", "3", "6", "10", "12")}
-    nhwc = layout == "NHWC"
-    ws = [
-        jnp.asarray(c.weight.transpose(2, 3, 1, 0) if nhwc else c.weight, dtype)
-        for c in convs
-    ]
-    bs = [jnp.asarray(c.bias if nhwc else c.bias[:, None, None], dtype) for c in convs]
-    spec = ("NHWC", "HWIO", "NHWC") if nhwc else ("NCHW", "OIHW", "NCHW")
-    win = (1, 2, 2, 1) if nhwc else (1, 1, 2, 2)
-
-    def conv(h, i):
-        c = convs[i]
-        st = tuple(int(v) for v in np.broadcast_to(np.asarray(c.stride), (2,)))
-        pd = [(int(v), int(v)) for v in np.broadcast_to(np.asarray(c.padding), (2,))]
-        y = jax.lax.conv_general_dilated(h, ws[i], st, pd, dimension_numbers=spec)
-        return y + bs[i]
-
-    def pool(h):
-        return jax.lax.reduce_window(h, 0.0, jax.lax.add, win, win, "VALID")
-
-    def iaf(v, xin, th):
-        v = v + xin
-        z = (v > th).astype(dtype)
-        return v * (1 - z), z
-
-    w9, b9 = (jnp.asarray(a, dtype) for a in (dense[0].weight, dense[0].bias))
-    w11, b11 = (jnp.asarray(a, dtype) for a in (dense[1].weight, dense[1].bias))
-
-    def step(carry, s):
-        v1, v3, v6, v10, v12 = carry
-        v1, z = iaf(v1, conv(s, 0), th["1"])
-        v3, z = iaf(v3, conv(z, 1), th["3"])
-        v6, z = iaf(v6, conv(pool(z), 2), th["6"])
-        z = pool(z)
-        z = (jnp.moveaxis(z, -1, 1) if nhwc else z).reshape(z.shape[0], -1)
-        v10, z = iaf(v10, z @ w9.T + b9, th["10"])
-        v12, z = iaf(v12, z @ w11.T + b11, th["12"])
-        return (v1, v3, v6, v10, v12), z
-
-    xs = np.swapaxes(x, 0, 1)
-    if nhwc:
-        xs = np.moveaxis(xs, 2, -1)
-    xs = jnp.asarray(xs, dtype)
-    b = xs.shape[1]
-
-    @jax.jit
-    def run(xs):
-        shapes = [(16, 16, 16), (16, 16, 16), (8, 8, 8)]
-        if nhwc:
-            shapes = [(h, w, c) for c, h, w in shapes]
-        init = tuple(jnp.zeros((b,) + sh, dtype) for sh in shapes) + (
-            jnp.zeros((b, w9.shape[0]), dtype),
-            jnp.zeros((b, w11.shape[0]), dtype),
-        )
-        return jax.lax.scan(step, init, xs)[1]
-
-    return lambda: run(xs)
-
-
-def model_flops(g, graph) -> float:
-    """Multiply-adds x 2 of the weight layers plus ~10 flops per neuron, one sample,
-    one step."""
-    import nir
-
-    f = 0.0
-    for node in g.nodes.values():
-        if isinstance(node, nir.Affine | nir.Linear):
-            f += 2 * node.weight.size
-        elif isinstance(node, nir.Conv2d):
-            out_hw = _conv_out(node)
-            f += 2 * node.weight.size * out_hw
-        elif isinstance(node, nir.CubaLIF | nir.IF | nir.LIF):
-            f += 10 * node.v_threshold.size
-    return f
-
-
-def _conv_out(node) -> int:
-    hw = np.asarray(node.input_shape)
-    k = np.asarray(node.weight.shape[-2:])
-    st = np.broadcast_to(np.asarray(node.stride), (2,))
-    pad = np.broadcast_to(np.asarray(node.padding), (2,))
-    return int(np.prod((hw + 2 * pad - k) // st + 1))
-
-
-def machine_roofline():
-    """Measured float32 and float64 matrix-product rates of jax (GFLOP/s, 1024^2
-    operands) and the host's copy bandwidth (GB/s, bytes read + written, numpy)."""
-    import jax
-    import jax.numpy as jnp
-
-    n = 1024
-    out = {}
-    for dt in ("float32", "float64"):
-        a = jnp.ones((n, n), dt)
-        mm = jax.jit(lambda a: a @ a)
-        _, t = timeit(lambda a=a, mm=mm: mm(a), repeats=3)
-        out[f"gflops_{dt}"] = 2 * n**3 / t / 1e9
-    src = np.ones(8 * 2**20)
-    dst = np.empty_like(src)
-    _, tc = timeit(lambda: np.copyto(dst, src), repeats=5)
-    out["gbps"] = 2 * src.nbytes / tc / 1e9
-    return out
+    for name, build in builders.items():
+        try:
+            built = build(copy.deepcopy(g))
+        except Exception as e:
+            emit(kind="note", graph=graph, text=f"{name} left out: {_err(e)}")
+            continue
+        if built is None:
+            continue
+        fwd[name] = built[0]
+        if built[1] is not None:
+            trn[name] = built[1]
 
 
 # ---------------------------------------------------------------------- driver
@@ -987,280 +749,169 @@ def run_worker(x64: bool, extra: list[str]) -> list[dict]:
     env = dict(os.environ, JAX_ENABLE_X64="1" if x64 else "0", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", *extra]
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
-    rows = []
-    for line in proc.stdout.splitlines():
-        if line.startswith(RESULT):
-            rows.append(json.loads(line[len(RESULT) :]))
+    rows = [
+        json.loads(line[len(RESULT) :])
+        for line in proc.stdout.splitlines()
+        if line.startswith(RESULT)
+    ]
     if proc.returncode != 0:
-        rows.append(
-            dict(
-                kind="note",
-                graph=None,
-                text=f"worker (x64={x64}) exited {proc.returncode} (see stderr)",
-            )
-        )
+        text = f"worker (x64={x64}) exited {proc.returncode} (see stderr)"
+        rows.append(dict(kind="note", graph=None, text=text))
     return rows
 
 
-def render(rows, args, versions, t_total) -> str:
+def _versions(names):
+    from importlib.metadata import PackageNotFoundError, version
 
-    out = [f"Machine: {machine()}, {os.cpu_count()} CPU cores"]
-    devs = {r["x64"]: r for r in rows if r["kind"] == "device"}
-    out.append(
-        "jax devices: "
+    out = {}
+    for n in names:
+        try:
+            out[n] = version(n)
+        except PackageNotFoundError:
+            out[n] = None
+    return out
+
+
+def render(rows, args, t_total) -> str:
+    versions = _versions(
+        "nirsim jax jaxlib numpy torch snntorch norse spyx flax sinabs nir".split()
+    )
+    out = [
+        f"Machine: {machine()}, {os.cpu_count()} CPU cores",
+        f"Command: `python benchmarks/discrete.py {' '.join(args.argv)}`".replace(
+            "  ", " "
+        ),
+        "Load average (1 min) at the start of each worker: "
         + ", ".join(
-            f"{'x64' if k else 'x32'} worker: {v['device']}" for k, v in devs.items()
+            f"{'x64' if r['x64'] else 'x32'} {r['load']}"
+            for r in rows
+            if r["kind"] == "device"
         )
-    )
-    try:
-        out.append(f"Load average at start: {args.load}")
-    except AttributeError:
-        pass
-    out.append(
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v is not None)
-    )
+        + "; each row gives the load after it was measured.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
+    ]
     missing = [k for k, v in versions.items() if v is None]
     if missing:
         out.append("Not installed (left out): " + ", ".join(missing))
     reps = {g: args.repeats or REPEATS[g] for g in args.graphs}
     out.append(
-        "Timed runs: median of "
+        "Timed calls: median of "
         + ", ".join(f"{n} ({g})" for g, n in reps.items())
-        + " calls after one warm-up call; samples/s = batch / median.\n"
+        + " calls per simulator after a warm-up call, simulators called in turns; "
+        "samples/s = batch / median; vs Spyx = Spyx's median / this row's.\n"
     )
     for graph in args.graphs:
-        src = next(
-            (r["source"] for r in rows if r["kind"] == "source" and r["graph"] == graph),
-            "?",
-        )
-        grows = [r for r in rows if r["kind"] == "row" and r["graph"] == graph]
-        spyx = {r["batch"]: r["median"] for r in grows if r["impl"] == "Spyx"}
-        table_rows = []
-        for r in sorted(grows, key=lambda r: (r["batch"], r["median"])):
-            sps = r["batch"] / r["median"]
-            ref = spyx.get(r["batch"])
-            table_rows.append(
-                [
-                    r["batch"],
-                    r["impl"],
-                    r["rule"]
-                    + (f", max_spikes={r['max_spikes']}" if "max_spikes" in r else ""),
-                    r["dtype"],
-                    r["first"],
-                    r["median"] * 1e3,
-                    sps,
-                    "-" if ref is None else f"{ref / r['median']:.2f}x",
-                ]
-            )
-        out.append(
-            table(
-                f"{TITLES[graph]} ({src})",
-                [
-                    "batch",
-                    "simulator",
-                    "how",
-                    "dtype",
-                    "first call (s)",
-                    "median (ms)",
-                    "samples/s",
-                    "vs Spyx",
-                ],
-                table_rows,
-            )
-        )
+        src = [r for r in rows if r["kind"] == "source" and r["graph"] == graph]
+        src = f"{src[0]['source']}; nirsim preset {src[0]['rule']}" if src else "?"
+        for step, what in (("forward", "forward pass"), ("train", "training step")):
+            grows = [
+                r
+                for r in rows
+                if r["kind"] == "row" and r["graph"] == graph and r["step"] == step
+            ]
+            spyx = {r["batch"]: r["median"] for r in grows if r["impl"] == "Spyx"}
+            body = []
+            for r in sorted(grows, key=lambda r: (r["batch"], r["median"])):
+                ref = spyx.get(r["batch"])
+                body.append(
+                    [
+                        r["batch"],
+                        r["impl"],
+                        r["how"],
+                        r["dtype"],
+                        r["first"],
+                        r["median"] * 1e3,
+                        r["batch"] / r["median"],
+                        "-" if ref is None else f"{ref / r['median']:.2f}x",
+                        r["load"],
+                    ]
+                )
+            head = "batch,simulator,how,dtype,first call (s),median (ms),samples/s"
+            head += ",vs Spyx,load"
+            out.append(table(f"{TITLES[graph]}: {what} ({src})", head.split(","), body))
         for r in rows:
-            if r["kind"] == "note" and r["graph"] in (graph,):
+            if r["kind"] == "note" and r["graph"] == graph:
                 out.append(f"- note: {r['text']}")
         out.append("")
+    hosts = [r for r in rows if r["kind"] == "host"]
+    if hosts:
+        body = [
+            [
+                r["batch"],
+                r["host"] * 1e3,
+                r["host_cpu"] * 1e3,
+                r["call"] * 1e3,
+                r["program"] * 1e3,
+                (r["call"] - r["program"]) * 1e3,
+                r["load"],
+            ]
+            for r in hosts
+        ]
+        head = [
+            "batch",
+            "host time per call (ms)",
+            "host CPU time per call (ms)",
+            "whole call (ms)",
+            "compiled program (ms)",
+            "difference of medians (ms)",
+            "load",
+        ]
+        out.append(
+            table("nirsim host time per simulate call (Braille, float32)", head, body)
+        )
+        out.append(
+            "Host time: each call's time minus its compiled program's (timed inside "
+            "the call, blocking on its result), median over calls; beside it the whole "
+            "call and the bare program called in turns.\n"
+        )
     for r in rows:
+        if r["kind"] == "same_program":
+            out.append(
+                f"- simulate's compiled program vs a bare `jax.jit` of the solver "
+                f"(Braille, batch {r['batch']}): same optimised HLO operations: "
+                f"{'yes' if r['same_ops'] else 'NO'} ({r['n_ops']} instructions), "
+                f"identical outputs: {'yes' if r['equal_outputs'] else 'NO'}, medians "
+                f"{r['via'] * 1e3:.3g} ms vs {r['bare'] * 1e3:.3g} ms."
+            )
+        if r["kind"] == "f32f64":
+            out.append(
+                f"- `euler` on Braille, batch {r['batch']}: float32 and float64 rasters "
+                f"differ in {r['differ']} of {r['cells']} cells ({r['spikes']} spikes; "
+                "asserted equal)."
+            )
         if r["kind"] == "note" and r["graph"] is None:
             out.append(f"- note: {r['text']}")
-    for p in (r for r in rows if r["kind"] == "profile"):
-        out.append(render_profile(p))
-    out.append(f"Whole benchmark: {t_total:.0f} s wall time.")
+    out.append(f"\nWhole benchmark: {t_total:.0f} s wall time.")
     return "\n".join(out)
-
-
-def render_profile(p) -> str:
-
-    steps, batch = p["steps"], p["batch"]
-    rows = [
-        [label, p[k] * 1e3, p[k] / steps * 1e6]
-        for label, k in (
-            ("whole nirsim.simulate call", "call"),
-            ("its compiled program (device time + dispatch)", "program"),
-            ("whole call, padded spike lists stubbed out", "call_no_lists"),
-            ("compiled program, padded spike lists stubbed out", "program_no_lists"),
-        )
-        if k in p
-    ]
-    for k in ("plain_scan_float64", "plain_scan_float32"):
-        if k in p:
-            rows.append(
-                [
-                    f"hand-written lax.scan, same arithmetic, {k[-7:]}",
-                    p[k] * 1e3,
-                    p[k] / steps * 1e6,
-                ]
-            )
-    for k in (
-        "plain_scan_NCHW_float32",
-        "plain_scan_NHWC_float32",
-        "plain_scan_NCHW_float64",
-    ):
-        if k in p:
-            _, _, layout, dt = k.split("_")
-            rows.append(
-                [
-                    f"hand-written lax.scan of the IF layers, {layout} convolutions, {dt}",
-                    p[k] * 1e3,
-                    p[k] / steps * 1e6,
-                ]
-            )
-    text = table(
-        f"Profile: nirsim ({p['rule']}, float64, max_spikes={p['max_spikes']}) on the "
-        f"{p['graph']} graph, batch {batch}",
-        ["piece", "median (ms)", "per step (us)"],
-        rows,
-    )
-    m = p["machine"]
-    fl = p["model_flops_per_step"]
-    f32 = fl / (m["gflops_float32"] * 1e9) * 1e6
-    f64 = fl / (m["gflops_float64"] * 1e9) * 1e6
-    text += (
-        f"\nModel arithmetic: {fl / 1e6:.3g} MFLOP per step for the batch (weight "
-        f"layers, 2 flops per multiply-add, plus ~10 per neuron). At the matrix-product "
-        f"rates measured in the same process ({m['gflops_float32']:.0f} GFLOP/s float32, "
-        f"{m['gflops_float64']:.0f} GFLOP/s float64, 1024^2 operands) that is "
-        f"{f32:.3g} us (float32) or {f64:.3g} us (float64) per step, against "
-        f"{p['call'] / steps * 1e6:.3g} us per step for the whole call. Host copy "
-        f"bandwidth: {m['gbps']:.0f} GB/s.\n"
-    )
-    if "hlo" in p:
-        h = p["hlo"]
-        text += (
-            f"\nCompiled program (whole batch): {h['instructions']} HLO instructions, "
-            f"{h['fusions']} fusions, {h['while_loops']} while loops, {h['scatters']} "
-            "scatters (counted in the optimised HLO text; a while loop is one scan or "
-            "one binary search).\n"
-        )
-    for k in ("hlo_error", "no_spike_lists_error"):
-        if k in p:
-            text += f"\n({k}: {p[k]})\n"
-    return text
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke run: batch 8, 3 timed runs, euler only, no profile",
-    )
-    ap.add_argument(
-        "--device",
-        action="store_true",
-        help="print the jax (and torch) device the benchmark uses, and exit",
-    )
-    ap.add_argument("--repeats", type=int, default=None, help="timed runs (>= 3)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: batch 8, 3 calls")
+    ap.add_argument("--repeats", type=int, default=None, help="timed calls (>= 3)")
     ap.add_argument("--graphs", nargs="+", default=["braille", "cnn"], choices=list(SPEC))
     ap.add_argument("--batches", nargs="+", type=int, default=None)
-    ap.add_argument(
-        "--torch-compile",
-        action="store_true",
-        help="also time snnTorch with torch.compile of its step (5-40 s of "
-        "compilation per batch size on 2 cores, depending on the load)",
-    )
     ap.add_argument("--no-peers", action="store_true", help="nirsim only")
-    ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--rule-json", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--caps-json", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.repeats is not None:
         args.repeats = max(3, args.repeats)
     elif args.quick:
         args.repeats = 3
     if args.batches is None:
         args.batches = [8] if args.quick else [64, 256]
-    args.rule = json.loads(args.rule_json) if args.rule_json else None
-    args.max_spikes = json.loads(args.caps_json) if args.caps_json else {}
-    if args.quick and args.rule is None:
-        args.rule = {g: RULES[g][0] for g in SPEC}
-    args.profile = not (args.quick or args.no_profile)
-    args.profile_graphs = args.graphs
-
-    if args.device:
-        import jax
-
-        line = f"jax {jax.__version__}: {jax.devices()[0]} ({jax.devices()[0].platform})"
-        try:
-            import torch
-
-            line += f"; torch {torch.__version__}: {_torch_device()}"
-        except ImportError:
-            line += "; torch not installed"
-        print(line)
-        return line
     if args.worker:
-        worker(args)
-        return None
+        return worker(args)
 
     t0 = time.perf_counter()
-    try:
-        args.load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    except OSError:
-        args.load = "?"
     common = ["--graphs", *args.graphs, "--batches", *map(str, args.batches)]
     if args.repeats is not None:
         common += ["--repeats", str(args.repeats)]
-    if args.quick:
-        common.append("--quick")
     if args.no_peers:
         common.append("--no-peers")
-    if args.no_profile or args.quick:
-        common.append("--no-profile")
-    if args.torch_compile:
-        common.append("--torch-compile")
-    if args.rule is not None:
-        common += ["--rule-json", json.dumps(args.rule)]
-    rows = run_worker(True, common)
-    # float32 worker: nirsim with the fastest rule of the float64 run, and Spyx
-    fastest, caps = {}, {}
-    for graph in args.graphs:
-        best = [r for r in rows if r["kind"] == "fastest" and r["graph"] == graph]
-        fastest[graph] = best[0]["rule"] if best else RULES[graph][0]
-        if best:
-            caps[graph] = best[0]["max_spikes"]
-    extra = [c for c in common if c != "--torch-compile"]
-    if "--rule-json" in extra:
-        i = extra.index("--rule-json")
-        del extra[i : i + 2]
-    extra += [
-        "--rule-json",
-        json.dumps(fastest),
-        "--caps-json",
-        json.dumps(caps),
-        "--no-profile",
-    ]
-    rows += run_worker(False, extra)
-    versions = _versions(
-        [
-            "nirsim",
-            "jax",
-            "jaxlib",
-            "numpy",
-            "torch",
-            "snntorch",
-            "norse",
-            "spyx",
-            "flax",
-            "sinabs",
-            "nirtorch",
-            "nir",
-        ]
-    )
-    text = render(rows, args, versions, time.perf_counter() - t0)
+    rows = run_worker(False, common) + run_worker(True, common)
+    text = render(rows, args, time.perf_counter() - t0)
     print(text)
     return text
 

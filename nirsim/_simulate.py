@@ -290,6 +290,7 @@ def simulate(
             while len(_PLANS) > 64:  # keep the newest plans
                 del _PLANS[next(iter(_PLANS))]
     network, solver, discrete, ts = plan.network, plan.solver, plan.discrete, plan.ts
+    shapes = plan.shapes
     t_end = plan.t_end
     regular_dt = plan.regular_dt
     resolved = resolve_inputs(network, inputs)
@@ -300,7 +301,7 @@ def simulate(
             prepared[name] = _broadcast_spikes(v, batch)
         elif isinstance(v, Spikes):
             prepared[name] = _keep_sharding(_sorted_spikes(v, batch), v.times)
-        elif v.batch_shape(network.shape(name)) != batch:
+        elif v.batch_shape(shapes[name]) != batch:
             vals = jnp.broadcast_to(v.values, batch + v.values.shape)
             prepared[name] = Current(vals, v.dt)
         else:
@@ -313,12 +314,12 @@ def simulate(
     dt = solver.grid_dt()
     if discrete:
         spikes = {
-            n: SpikeRaster(r, dt=dt, shape=network.shape(n), t_max=t_end)
+            n: SpikeRaster(r, dt=dt, shape=shapes[n], t_max=t_end)
             for n, r in spikes.items()
         }
     else:
         spikes = {
-            n: Spikes(t, i, n_neurons=math.prod(network.shape(n)), t_max=t_end, check=False)
+            n: Spikes(t, i, n_neurons=math.prod(shapes[n]), t_max=t_end, check=False)
             for n, (t, i) in spikes.items()
         }
     trace = Trace(
@@ -330,7 +331,7 @@ def simulate(
         save_dt=regular_dt,
         dt=dt,
         backend=solver.name,
-        shapes=tuple((n, network.shape(n)) for n in network.order),
+        shapes=tuple(shapes.items()),
         n_grazing=n_grazing,
     )
     if throw and not isinstance(result, jax.core.Tracer):  # under jax.grad: no check
@@ -372,6 +373,7 @@ class _CallPlan(NamedTuple):
     options: object
     t_end: float
     compiled: dict  # batch rank -> (jitted function, array leaves)
+    shapes: dict  # node -> shape, in the network's order
 
 
 def _traced(tree) -> bool:
@@ -431,8 +433,9 @@ def _plan(
         atol=float(atol),
         progress=bool(progress),
     )
+    shapes = {n: network.shape(n) for n in network.order}
     return _CallPlan(
-        network, solver, discrete, jnp.asarray(ts), regular_dt, options, t_end, {}
+        network, solver, discrete, jnp.asarray(ts), regular_dt, options, t_end, {}, shapes
     )
 
 
