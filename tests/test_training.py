@@ -67,7 +67,8 @@ def test_time_constants_and_thresholds_stay_positive():
     np.testing.assert_allclose(params["hidden"]["tau"], np.log(net.nodes["hidden"].tau))
     # round trip reproduces the values (exp(log(x)) to a few ulp)
     back = training.apply_params(net, params)
-    np.testing.assert_allclose(back.nodes["hidden"].tau, net.nodes["hidden"].tau, rtol=1e-15)
+    tau = net.nodes["hidden"].tau
+    np.testing.assert_allclose(back.nodes["hidden"].tau, tau, rtol=1e-15)
     # any raw value, however negative, gives tau > 0 and v_threshold > v_reset
     raw = jax.tree.map(lambda a: a - 50.0, params)
     moved = training.apply_params(net, raw)
@@ -152,9 +153,7 @@ def test_losses_have_their_closed_forms():
     # first-spike loss: cross-entropy of -t/tau, plus alpha (exp(t_label/tau_reg) - 1)
     t = jnp.array([[1e-3, 2e-3, 3e-3]])
     got = training.first_spike_loss(t, jnp.array([0]), tau=1e-3, alpha=0.1)
-    want = -(-1.0 - np.log(np.exp(-1.0) + np.exp(-2.0) + np.exp(-3.0))) + 0.1 * (
-        np.e - 1
-    )
+    want = -(-1.0 - np.log(np.exp(-1.0) + np.exp(-2.0) + np.exp(-3.0))) + 0.1 * (np.e - 1)
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
@@ -190,9 +189,7 @@ def test_surrogate_gradients_of_hidden_weights_are_finite_and_nonzero(data):
     net = small_net()
     trainer = training.Trainer(net, training.yin_yang_loss(SOLVER), optax.sgd(0.0))
     params = trainer.init().params
-    grads = jax.grad(lambda p: trainer.loss(p, (jnp.asarray(x), jnp.asarray(y)))[0])(
-        params
-    )
+    grads = jax.grad(lambda p: trainer.loss(p, (jnp.asarray(x), jnp.asarray(y)))[0])(params)
     g1 = np.asarray(grads["fc1"]["weight"])
     assert np.all(np.isfinite(g1)) and np.any(g1 != 0)
 
@@ -245,9 +242,8 @@ def test_resumed_run_continues_exactly(data, tmp_path):
 def test_checkpoint_refuses_a_different_trainer(data, tmp_path):
     x, y = data
     trainer = training.Trainer(small_net(), training.yin_yang_loss(), optax.sgd(1e-2))
-    training.fit(
-        trainer, (x, y), epochs=1, batch_size=48, progress=False, checkpoint_dir=str(tmp_path)
-    )
+    kw = dict(epochs=1, batch_size=48, progress=False)
+    training.fit(trainer, (x, y), checkpoint_dir=str(tmp_path), **kw)
     other = training.Trainer(small_net(), training.yin_yang_loss(), optax.adam(1e-2))
     with pytest.raises(nirsim.InputError, match="does not match"):
         training.load_checkpoint(tmp_path, other.init())
@@ -273,7 +269,8 @@ def test_trained_network_exports_and_simulates_to_the_same_spikes(data, tmp_path
             a = nirsim.simulate(trained, spikes, t_end=T_END, solver=solver, **kw)
             b = nirsim.simulate(back, spikes, t_end=T_END, solver=solver, **kw)
             if solver is None:  # exact times, identical arithmetic
-                np.testing.assert_array_equal(a.spikes["hidden"].times, b.spikes["hidden"].times)
+                ta, tb = a.spikes["hidden"].times, b.spikes["hidden"].times
+                np.testing.assert_array_equal(ta, tb)
             np.testing.assert_array_equal(
                 a.spike_counts("hidden"), b.spike_counts("hidden")
             )

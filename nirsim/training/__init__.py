@@ -29,6 +29,7 @@ from ._checkpoint import (
     load_checkpoint as load_checkpoint,
     save_checkpoint as save_checkpoint,
 )
+from ._loop import FitResult as FitResult, batch_indices as batch_indices, fit as fit
 from ._losses import (
     accuracy as accuracy,
     cross_entropy as cross_entropy,
@@ -41,7 +42,6 @@ from ._losses import (
     spike_count_loss as spike_count_loss,
     spike_counts as spike_counts,
 )
-from ._loop import FitResult as FitResult, batch_indices as batch_indices, fit as fit
 from ._params import (
     ParameterFilter as ParameterFilter,
     apply_params as apply_params,

@@ -106,10 +106,11 @@ def load_checkpoint(
         raise InputError(
             f"checkpoint {path!r} does not match this trainer's parameters and optimiser"
         )
-    state = jax.tree.unflatten(
-        treedef,
-        [jax.numpy.asarray(a, dtype=np.asarray(b).dtype) for a, b in zip(saved, leaves)],
-    )
+    typed = [
+        jax.numpy.asarray(a, dtype=np.asarray(b).dtype)
+        for a, b in zip(saved, leaves, strict=True)
+    ]
+    state = jax.tree.unflatten(treedef, typed)
     with open(os.path.join(path, "meta.json")) as f:
         meta = json.load(f)
     return state, load(os.path.join(path, "network.nir")), meta

@@ -74,7 +74,7 @@ def fit(
     leaves = jax.tree.leaves(data)
     n = int(np.shape(leaves[0])[0])
     if batch_size < 1 or n < batch_size:
-        raise InputError(f"batch_size must be in [1, {n}] for {n} samples, got {batch_size}")
+        raise InputError(f"batch_size must be in [1, {n}] for {n} samples: {batch_size}")
     per_epoch = n // batch_size
     total = epochs * per_epoch
     state = trainer.init() if state is None else state
@@ -101,7 +101,7 @@ def fit(
     try:
         for step in range(start, stop):
             idx = batch_indices(n, batch_size, step, seed)
-            batch = jax.tree.map(lambda a: jnp.asarray(np.asarray(a)[idx]), data)
+            batch = jax.tree.map(lambda a, i=idx: jnp.asarray(np.asarray(a)[i]), data)
             state, metrics = trainer.step(state, batch)
             values = {k: float(v) for k, v in metrics.items()}
             for k, v in values.items():
@@ -109,7 +109,7 @@ def fit(
             count += 1
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
+                bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
             done = step + 1
             if done % per_epoch == 0:
                 record = {"epoch": done // per_epoch, "seconds": time.perf_counter() - t0}
