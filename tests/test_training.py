@@ -275,3 +275,20 @@ def test_trained_network_exports_and_simulates_to_the_same_spikes(data, tmp_path
                 a.spike_counts("hidden"), b.spike_counts("hidden")
             )
             assert int(np.sum(a.spike_counts("hidden"))) > 0
+
+
+def test_count_and_membrane_readouts_agree_with_the_trace():
+    net = lif_net()
+    current = nirsim.Current(np.full((2, 100, 1), 0.5), dt=1e-4)  # a batch of 2
+    tr = nirsim.simulate(net, current, t_end=0.01, save_dt=1e-4, solver="euler", dt=1e-4)
+    counts = training.spike_counts(tr, "lif")
+    assert counts.shape == (2, 1) and float(counts[0, 0]) > 1
+    np.testing.assert_array_equal(counts, tr.spike_counts("lif"))
+    v = np.asarray(tr.states["lif"]["v"])
+    np.testing.assert_array_equal(training.max_membrane(tr, "lif"), v.max(axis=1))
+    np.testing.assert_allclose(training.mean_membrane(tr, "lif"), v.mean(axis=1))
+    ideal = nirsim.simulate(net, current, t_end=0.01, save_dt=1e-4)
+    # an exact trace: event counts (Euler's differ: it is not the exact model)
+    np.testing.assert_array_equal(
+        training.spike_counts(ideal, "lif"), ideal.spike_counts("lif")
+    )
