@@ -197,9 +197,14 @@ def test_surrogate_gradients_of_hidden_weights_are_finite_and_nonzero(data):
 # ------------------------------------------------------------------ training
 def test_short_training_lowers_the_loss(data):
     x, y = data
-    trainer = training.Trainer(
-        small_net(hidden=24), training.yin_yang_loss(), optax.adam(2e-2)
-    )
+    traces = []
+    inner = training.yin_yang_loss()
+
+    def loss_fn(net, batch):
+        traces.append(1)  # runs once per compilation, not per step
+        return inner(net, batch)
+
+    trainer = training.Trainer(small_net(hidden=24), loss_fn, optax.adam(2e-2))
     full = (jnp.asarray(x), jnp.asarray(y))
     state = trainer.init()
     before = float(trainer.evaluate(state, full)["loss"])
@@ -207,6 +212,7 @@ def test_short_training_lowers_the_loss(data):
     after = float(trainer.evaluate(result.state, full)["loss"])
     assert int(result.state.step) == 12 and len(result.history) == 4
     assert after < 0.9 * before, (before, after)
+    assert len(traces) == 2  # one compilation of the step, one of evaluate
 
 
 def test_resumed_run_continues_exactly(data, tmp_path):
@@ -292,3 +298,9 @@ def test_count_and_membrane_readouts_agree_with_the_trace():
     np.testing.assert_array_equal(
         training.spike_counts(ideal, "lif"), ideal.spike_counts("lif")
     )
+
+
+def test_thresholds_at_the_reset_cannot_be_log_parameterised():
+    filt = training.ParameterFilter(weights=False, thresholds=True)
+    with pytest.raises(nirsim.InputError, match="v_threshold <= v_reset"):
+        training.init_params(lif_net(thr=0.0), filt)

@@ -42,7 +42,7 @@ def _node_axis_start(trace: Trace) -> int:
     return len(trace.batch_shape)
 
 
-def _flat_neurons(x, trace: Trace, node: str, time_axis: bool):
+def _flat_neurons(x, trace: Trace, time_axis: bool):
     """Reshape ``(*batch, [time,] *shape)`` to ``(*batch, [time,] neurons)``."""
     b = len(trace.batch_shape) + (1 if time_axis else 0)
     return x.reshape(x.shape[:b] + (-1,))
@@ -55,7 +55,7 @@ def spike_counts(trace: Trace, node: str) -> jax.Array:
     to ``t_end``); exact traces: event counts (no gradient)."""
     states = trace.states.get(node, {})
     if "spike_count" in states:
-        c = _flat_neurons(states["spike_count"], trace, node, True)
+        c = _flat_neurons(states["spike_count"], trace, True)
         return jnp.sum(c, axis=_node_axis_start(trace))
     if node not in trace.spikes:
         raise InputError(f"node '{node}' has no spikes in this trace")
@@ -74,7 +74,7 @@ def first_spike_times(trace: Trace, node: str, *, t_max: float | None = None) ->
     if spikes is None:
         raise InputError(f"node '{node}' has no spikes in this trace")
     if isinstance(spikes, SpikeRaster):
-        c = _flat_neurons(trace.states[node]["spike_count"], trace, node, True)
+        c = _flat_neurons(trace.states[node]["spike_count"], trace, True)
         p = c - jax.lax.stop_gradient(c - jnp.minimum(c, 1.0))  # straight-through clip
         ax = _node_axis_start(trace)
         p = jnp.moveaxis(p, ax, -1)  # (*batch, neurons, time)
@@ -101,7 +101,7 @@ def max_membrane(trace: Trace, node: str, field: str = "v") -> jax.Array:
         raise InputError(
             f"node '{node}' has no sampled '{field}' in this trace (give save_dt)"
         )
-    v = _flat_neurons(v, trace, node, True)
+    v = _flat_neurons(v, trace, True)
     return jnp.max(v, axis=_node_axis_start(trace))
 
 
@@ -115,7 +115,7 @@ def mean_membrane(trace: Trace, node: str, field: str = "v") -> jax.Array:
         raise InputError(
             f"node '{node}' has no sampled '{field}' in this trace (give save_dt)"
         )
-    v = _flat_neurons(v, trace, node, True)
+    v = _flat_neurons(v, trace, True)
     return jnp.mean(v, axis=_node_axis_start(trace))
 
 

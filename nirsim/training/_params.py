@@ -29,6 +29,7 @@ import numpy as np
 from .._errors import InputError
 from .._network import Network
 from ..primitives import AbstractNeuron, AbstractSpikingNeuron
+from ..primitives.base import is_concrete
 
 WEIGHT_TYPES = ("Affine", "Linear", "Conv1d", "Conv2d")
 BIAS_TYPES = ("Affine", "Conv1d", "Conv2d")
@@ -89,7 +90,7 @@ def to_raw(prim, field: str, value):
         return jnp.log(value)
     if field == "v_threshold":
         gap = value - prim.v_reset
-        if not isinstance(gap, jnp.ndarray) or np.any(np.asarray(gap) <= 0):
+        if is_concrete(gap) and np.any(np.asarray(gap) <= 0):
             raise InputError(
                 f"cannot train thresholds of a {prim.nir_type} with v_threshold <= "
                 "v_reset (they are parameterised as v_reset + exp(raw))"
