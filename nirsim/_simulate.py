@@ -95,7 +95,9 @@ def _convert(network, name, value, as_spikes):
             )
         return value
     if isinstance(value, Spikes):
-        idx = np.asarray(value.indices)
+        # traced indices (spikes built inside a jitted training step) are not checked
+        idx = value.indices
+        idx = np.zeros(0) if isinstance(idx, jax.core.Tracer) else np.asarray(idx)
         if idx.size and idx.max() >= n:
             raise InputError(
                 f"spike index {int(idx.max())} out of range for Input '{name}' of shape "
