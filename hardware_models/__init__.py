@@ -15,8 +15,14 @@ from .base import (
     MappingReport as MappingReport,
     OneEvent as OneEvent,
 )
+from .loihi2 import Loihi2 as Loihi2
+from .spinnaker2 import (
+    Exponential as Exponential,
+    Forward as Forward,
+    SpiNNaker2 as SpiNNaker2,
+)
 
-MODELS: dict = {}
+MODELS = {"loihi2": Loihi2, "spinnaker2": SpiNNaker2}
 
 for _name, _cls in MODELS.items():
     registry.register(_name, lambda dt, _c=_cls: _c(dt), needs_dt=True)

@@ -2,13 +2,18 @@
 the rules in ../shared/HARDWARE.md, the NIR paper's LIF experiment, every refusal
 and the mapping reports."""
 
+import jax
 import jax.numpy as jnp
 import nir
 import numpy as np
+import pytest
 
 import nirsim
-from nirsim import Current
-from nirsim.hardware_models import fixed_point as fp
+from nirsim import Current, Spikes
+from nirsim.hardware_models import Loihi2, SpiNNaker2, fixed_point as fp
+from nirsim.hardware_models.loihi2 import LoihiParams, LoihiState, dense_weights, step
+from nirsim.hardware_models.spinnaker2 import Exponential
+from nirsim.solvers import BySubtraction
 
 PATTERN = (
     "00000010000000000000001000010001100101001101111111111100000000000001"
@@ -82,3 +87,378 @@ def test_roundings_and_integer_operations():
     assert fp.saturating_add(
         jnp.asarray([32000, -32000], jnp.int32), jnp.asarray([1000, -1000], jnp.int32), 16
     ).tolist() == [32767, -32768]
+
+
+# ------------------------------------------------------------------ Loihi 2
+def _params(du=4095, dv=0, vth=25, bias_mant=0, bias_exp=0):
+    i = lambda x: jnp.asarray([x], jnp.int32)
+    return LoihiParams(
+        du=i(du),
+        dv=i(dv),
+        vth=i(vth),
+        bias_mant=i(bias_mant),
+        bias_exp=i(bias_exp),
+        v_unit=jnp.asarray([1.0]),
+        cuba=False,
+    )
+
+
+_step = jax.jit(step, static_argnums=3)
+
+
+def _run(params, a_ins, u=0, v=0, weight_exp=0):
+    s = LoihiState(
+        jnp.asarray([u], jnp.int32), jnp.asarray([v], jnp.int32), jnp.zeros(1, bool)
+    )
+    out = []
+    for a in a_ins:
+        s, z = _step(params, s, jnp.asarray([a], jnp.int32), weight_exp)
+        out.append((int(s.u[0]), int(s.v[0]), int(z[0])))
+    return out
+
+
+def test_loihi_voltage_decay_rounds_toward_zero():
+    # dv = 163: v (4096 - 163) / 4096, truncated toward zero for either sign
+    p = _params(dv=163, vth=131071)
+    assert [v for _, v, _ in _run(p, [0, 0], v=-1000)] == [-960, -921]  # -960.2, -921.8
+    assert [v for _, v, _ in _run(p, [0, 0], v=1000)] == [960, 921]
+
+
+def test_loihi_current_decay_has_the_plus_one_and_input_shift():
+    # du = 2047: u (4096 - 2048) / 4096 halves u toward zero; input enters << 6
+    p = _params(du=2047, dv=4095, vth=131071)
+    assert [u for u, _, _ in _run(p, [0, 0], u=-5)] == [-2, -1]
+    assert [u for u, _, _ in _run(p, [3, 0, 0], u=0)] == [192, 96, 48]
+    # du = 4095 clears u every step
+    p = _params(du=4095, dv=4095, vth=131071)
+    assert [u for u, _, _ in _run(p, [3, 0], u=1000)] == [192, 0]
+
+
+def test_loihi_current_wraps_as_lava_and_voltage_saturates():
+    p = _params(du=4095, dv=4095, vth=131071)
+    # a_in << 6: 131072 -> 2^23 (kept), 131073 -> 2^23 + 64 -> wraps to -2^23 + 64
+    # -131072 -> -2^23 -> gains 2^24 (Lava's quirk: -2^23 is not kept)
+    got = [u for u, _, _ in _run(p, [131072, 131073, -131072])]
+    assert got == [8388608, -8388544, 8388608]
+    # v saturates at -(2^23 - 1): no decay (dv = 0), u = -64000 on top of -8388000
+    p = _params(du=4095, dv=0, vth=131071)
+    assert _run(p, [-1000], v=-8388000) == [(-64000, -8388607, 0)]
+    # and at +(2^23 - 1), where it exceeds the largest threshold 131071 << 6 and fires
+    assert _run(p, [1000], v=8388000) == [(64000, 0, 1)]
+
+
+def test_loihi_threshold_is_strict_and_reset_keeps_u():
+    p = _params(du=4095, dv=0, vth=25)  # vth << 6 = 1600
+    # 25 << 6 = 1600 equals the threshold: no spike; one more unit (64) fires
+    assert _run(p, [25, 1, 0]) == [(1600, 1600, 0), (64, 0, 1), (0, 0, 0)]
+    p = _params(du=0, dv=0, vth=25)  # u decays by 4095/4096 and is not reset
+    assert _run(p, [26, 0]) == [(1664, 0, 1), (1663, 0, 1)]  # 1663 > 1600 again
+
+
+def test_loihi_bias_mantissa_exponent_and_weight_exp():
+    p = _params(du=4095, dv=0, vth=131071, bias_mant=3, bias_exp=2)
+    assert [v for _, v, _ in _run(p, [0, 0])] == [12, 24]  # 3 << 2 per step
+    p = _params(du=4095, dv=0, vth=131071, bias_mant=-3, bias_exp=-1)
+    assert [v for _, v, _ in _run(p, [0, 0])] == [-2, -4]  # -3 >> 1 = -2 (floor)
+    p = _params(du=4095, dv=4095, vth=131071)
+    assert [u for u, _, _ in _run(p, [5, -5], weight_exp=-1)] == [128, -192]  # 2, -3
+    assert [u for u, _, _ in _run(p, [5], weight_exp=2)] == [1280]
+
+
+def test_loihi_dense_sign_modes_and_the_lost_bit():
+    w = lambda *x: dense_weights(jnp.asarray([x], float))[0].tolist()
+    assert w(300.0, 7.0) == [255, 7]  # excitatory: [0, 255]
+    assert w(-300.0, -7.0) == [-255, -7]  # inhibitory: [-255, 0]
+    assert w(3.0, -3.0) == [2, -4]  # mixed: the lowest bit floored away
+    assert w(300.0, -300.0) == [254, -256]  # mixed: [-256, 255], then even
+
+
+def _paper_input():
+    pattern = np.zeros(1000)
+    pattern[::10] = [int(c) for c in PATTERN]
+    return pattern
+
+
+def test_loihi_paper_lif_spikes_one_step_after_the_ideal(shared_data):
+    net = nirsim.load(shared_data / "lif_norse.nir")
+    x = Current(_paper_input()[:, None], 1e-4)
+    tr = nirsim.simulate(
+        net, x, t_end=0.1, save_dt=1e-4, solver=Loihi2(dt=1e-4, raw=True, probe=True)
+    )
+    (lif,) = net.spiking
+    assert _steps(tr, lif) == [461, 511, 711, 761]
+    v = np.asarray(tr.states[lif]["v"])[:, 0]
+    # the first input (step 60) reaches v in step 61 (row 61: after step 61) as
+    # 10 << 6 = 640 (weight trunc(256 * 1 * dt/tau) = 10), then v (4096 - 163)/4096
+    # truncated: 640 -> 614 -> 589
+    assert v[59:64].tolist() == [0, 0, 640, 614, 589]
+    assert v[461] == 128 and v[462] != 128  # the probe reads 128 in a spike's step
+    # by name, in the graph's units (v_chip / (64 * 131071 / 512))
+    tr2 = nirsim.simulate(net, x, t_end=0.1, save_dt=1e-4, solver="loihi2", dt=1e-4)
+    assert _steps(tr2, lif) == [461, 511, 711, 761]
+    np.testing.assert_allclose(
+        np.asarray(tr2.states[lif]["v"])[61, 0], 640 / (64 * 131071 / 512)
+    )
+
+
+def test_loihi_each_dense_adds_one_step():
+    # Input -> Linear(10) -> LIF -> Linear(10) -> LIF, v_threshold 0.01:
+    # vth = trunc(1310.71) >> 9 = 2 (128), weights trunc(256 * 10 * 0.04) = 102
+    net = _chain(
+        ("w1", nir.Linear(_a([10.0]).reshape(1, 1))),
+        ("lif1", _lif(vth=0.01)),
+        ("w2", nir.Linear(_a([10.0]).reshape(1, 1))),
+        ("lif2", _lif(vth=0.01)),
+    )
+    tr = nirsim.simulate(
+        net, _pulses([3], 10), t_end=1e-3, save_dt=1e-4, solver=Loihi2(1e-4, raw=True)
+    )
+    assert _steps(tr, "lif1") == [4] and _steps(tr, "lif2") == [5]
+    assert np.asarray(tr.states["lif1"]["u"])[4, 0] == 102 << 6
+
+
+def test_loihi_refusals():
+    dt = 1e-4
+    sim = lambda net: nirsim.simulate(net, _pulses([0], 5), t_end=5e-4, solver=Loihi2(dt))
+    cases = [
+        (
+            _chain(("w", nir.Affine(_a([1.0]).reshape(1, 1), _a(0.5))), ("lif", _lif())),
+            "loihi2: node 'w' \\(Affine\\): non-zero bias is not supported",
+        ),
+        (
+            _chain(("lif", _lif())),
+            "node 'lif' \\(LIF\\): Loihi 2 neurons receive input only",
+        ),
+        (
+            _chain(("w", nir.Linear(_a([1.0]).reshape(1, 1)))),
+            "node 'w' \\(Linear\\): a Dense must feed exactly one LIF or CubaLIF",
+        ),
+        (
+            _chain(
+                ("w", nir.Linear(_a([1.0]).reshape(1, 1))), ("if", nir.IF(_a(1.0), _a(1.0)))
+            ),
+            "node 'if' \\(IF\\): loihi2 has no mapping for IF",
+        ),
+        (
+            _chain(("w", nir.Linear(_a([1.0]).reshape(1, 1))), ("lif", _lif(vth=0.001))),
+            "node 'lif' \\(LIF\\): v_threshold maps to vth = 0..0, outside",
+        ),
+        (
+            _chain(("w", nir.Linear(_a([1.0]).reshape(1, 1))), ("c", _cuba(v_leak=0.1))),
+            "node 'c' \\(CubaLIF\\): v_leak != 0 is not supported",
+        ),
+        (
+            _chain(("w", nir.Linear(_a([1.0]).reshape(1, 1))), ("c", _cuba(r=1.0))),
+            "node 'c' \\(CubaLIF\\): lava-dl requires r = tau_mem/dt",
+        ),
+    ]
+    for net, message in cases:
+        with pytest.raises(nirsim.GraphError, match=message):
+            sim(net)
+
+
+def _cuba(tau_syn=5e-4, tau_mem=1e-3, r=10.0, v_leak=0.0, vth=1.0, w_in=5.0):
+    return nir.CubaLIF(
+        tau_syn=_a(tau_syn),
+        tau_mem=_a(tau_mem),
+        r=_a(r),
+        v_leak=_a(v_leak),
+        v_threshold=_a(vth),
+        v_reset=_a(0.0),
+        w_in=_a(w_in),
+    )
+
+
+def test_loihi_cubalif_lavadl_mapping():
+    # du = round(4096 * 0.2) = 819, dv = round(4096 * 0.1) = 410, vth = 64 (4096),
+    # weight round(64 * 3 * 5 * 0.2) = 192 (within the excitatory [0, 255])
+    net = _chain(("w", nir.Linear(_a([3.0]).reshape(1, 1))), ("c", _cuba()))
+    tr = nirsim.simulate(
+        net, _pulses([0], 4), t_end=4e-4, save_dt=1e-4, solver=Loihi2(1e-4, raw=True)
+    )
+    u = np.asarray(tr.states["c"]["u"])[:, 0].tolist()
+    v = np.asarray(tr.states["c"]["v"])[:, 0].tolist()
+    # step 1: u = 192 << 6 = 12288, v = 12288 > 4096: spike, v = 0
+    # step 2: u = trunc(12288 * (4096 - 820) / 4096) = 9828, v = 9828 > 4096: spike
+    # step 3: u = trunc(9828 * 3276 / 4096) = trunc(7860.6) = 7860, spike again
+    assert u == [0, 12288, 9828, 7860]
+    assert v == [0, 0, 0, 0]
+    assert _steps(tr, "c") == [1, 2, 3]
+    report = Loihi2(1e-4).report(net)
+    assert report.find("c", "tau_syn -> du").chip_raw == 820  # du + 1
+    assert report.find("c", "tau_mem -> dv").chip_raw == 410
+    assert report.find("w", "weight").chip_raw == 192
+    assert report.ignored("c") == ("v_reset",)
+
+
+def test_loihi_report_lists_what_the_paper_mapping_ignores():
+    net = _chain(
+        ("w", nir.Affine(_a([-1.0, 2.0]).reshape(1, 2), _a(0.0))),
+        ("lif", _lif(r=2.0, v_leak=0.3, v_reset=-0.1)),
+        n_in=2,
+    )
+    report = Loihi2(1e-4).report(net)
+    assert report.ignored("lif") == ("r", "v_leak", "v_reset")
+    assert report.find("lif", "r").rel_change == pytest.approx(0.5)  # 2 read as 1
+    e = report.find("lif", "tau -> dv")
+    assert e.chip_raw == 163 and e.rel_change == pytest.approx(1 - 163 / 4096 / 0.04, 1e-5)
+    assert report.find("lif", "v_threshold -> vth").chip_raw == 25
+    # weights trunc(256 * [-1, 2] * 0.04) = [-10, 20], mixed: [-10, 20] stay even
+    assert report.find("w", "weight").chip_raw in (-10.0, 20.0)
+    assert "mixed sign mode" in report.find("w", "weight").note
+    assert "ignored" in str(report)
+
+
+# ------------------------------------------------------------------ SpiNNaker2
+def _s2_lif_numbers(dt, tau, v_th):
+    """The importer's FORWARD numbers, computed in float32 as it computes them."""
+    f = np.float32
+    r_factor = f(dt) / f(tau)
+    alpha = f(1) - r_factor
+    return alpha, f(v_th) * (f(1) / r_factor)
+
+
+def test_spinnaker2_forward_lif_sequence_and_latency():
+    # tau = 1 ms, dt = 0.1 ms: alpha = 1 - dt/tau (0.9), scale = 1/(r dt/tau) (10),
+    # threshold 0.25 * scale (2.5); weight 1; an event in step t reaches v in t + 1
+    net = _chain(("w", nir.Linear(_a([1.0]).reshape(1, 1))), ("lif", _lif(1e-3, 0.25)))
+    x = _pulses([0, 1, 2, 3], 6)
+    f = np.float32
+    alpha, th = _s2_lif_numbers(1e-4, 1e-3, 0.25)
+    v1 = f(1)
+    v2 = alpha * v1 + f(1)
+    v3 = alpha * v2 + f(1)
+    assert v3 > th > v2  # 2.71 > 2.5 > 1.9: fires in step 3
+    tr = nirsim.simulate(
+        net, x, t_end=6e-4, save_dt=1e-4, solver=SpiNNaker2(1e-4, raw=True)
+    )
+    v = np.asarray(tr.states["lif"]["v"])[:, 0]
+    assert v.dtype == np.float32
+    np.testing.assert_array_equal(v[:4], [0, v1, v2, 0])  # reset to zero
+    assert _steps(tr, "lif") == [3]
+    # by subtraction: v3 - threshold, then alpha (v3 - threshold) + 1 (step 3's event)
+    tr = nirsim.simulate(
+        net, x, t_end=6e-4, save_dt=1e-4,
+        solver=SpiNNaker2(1e-4, reset=BySubtraction(), raw=True),
+    )  # fmt: skip
+    v = np.asarray(tr.states["lif"]["v"])[:, 0]
+    assert v[3] == v3 - th and v[4] == alpha * (v3 - th) + f(1)
+    # conn_delay = 2: everything two steps later
+    tr = nirsim.simulate(
+        net, x, t_end=6e-4, save_dt=1e-4, solver=SpiNNaker2(1e-4, conn_delay=2)
+    )
+    assert _steps(tr, "lif") == [5]
+
+
+def test_spinnaker2_exponential_mapping_and_weight_scaling():
+    net = _chain(
+        ("w", nir.Affine(_a([0.5]).reshape(1, 1), _a(0.0))), ("lif", _lif(1e-3, 0.2))
+    )
+    s2 = SpiNNaker2(1e-4, integrator=Exponential(), scale_weights=True)
+    report = s2.report(net)
+    a = report.find("lif", "tau -> alpha")
+    assert a.chip == pytest.approx(float(np.exp(np.float32(-0.1))), rel=1e-7)
+    assert a.rel_change < 1e-6
+    # w_scale = 127 / 0.5 = 254: the weight is 127; scale = 254 / (1 - exp(-0.1))
+    assert report.find("w", "weight").chip_raw == 127
+    sc = report.find("lif", "scale").chip
+    assert sc == pytest.approx(254 / (1 - np.exp(-0.1)), rel=1e-6)
+    assert report.ignored("lif") == ("v_reset",)
+    assert report.find("w", "bias").action == "changed"  # moved into i_offset
+    # without scaling, 0.5 truncates to 0 (Python's int): no input at all
+    assert SpiNNaker2(1e-4).report(net).find("w", "weight").chip_raw == 0
+
+
+def test_spinnaker2_paper_lif(shared_data):
+    net = nirsim.load(shared_data / "lif_norse.nir")
+    x = Current(_paper_input()[:, None], 1e-4)
+    tr = nirsim.simulate(net, x, t_end=0.1, save_dt=1e-4, solver="spinnaker2", dt=1e-4)
+    (lif,) = net.spiking
+    # the chip fires in steps 461, 511, 711, 761 (input one step late); the paper's
+    # script (lif_spinnaker2.py) saves ``voltages[0][1:]`` and ``spikes[1:]``, so
+    # its row k is step k + 1: the published bins 460, 510, 710, 760
+    steps = _steps(tr, lif)
+    assert steps == [461, 511, 711, 761]
+    assert [k - 1 for k in steps] == [460, 510, 710, 760]
+    # the state is float32 and in graph units (V / 25): the first input gives 1/25
+    v = np.asarray(tr.states[lif]["v"])[:, 0]
+    assert v.dtype == np.float32 and v[61] == np.float32(1) / np.float32(25)
+
+
+def test_spinnaker2_refusals():
+    sim = lambda net: nirsim.simulate(
+        net, _pulses([0], 5), t_end=5e-4, solver=SpiNNaker2(1e-4)
+    )
+    w = lambda: nir.Linear(_a([1.0]).reshape(1, 1))
+    with pytest.raises(
+        nirsim.GraphError, match="spinnaker2: node 'a' \\(Linear\\): two succ"
+    ):
+        sim(_chain(("a", w()), ("b", w()), ("lif", _lif())))
+    with pytest.raises(nirsim.GraphError, match="node 'lif' \\(LIF\\): SpiNNaker2 populat"):
+        sim(_chain(("lif", _lif())))
+    with pytest.raises(
+        nirsim.GraphError, match="node 'li' \\(LI\\): spinnaker2 has no map"
+    ):
+        sim(_chain(("w", w()), ("li", nir.LI(_a(1e-3), _a(1.0), _a(0.0)))))
+
+
+def test_spinnaker2_cubalif_new_and_old_current():
+    # FORWARD: exc_decay = 1 - dt/tau_syn (0.8), alpha = 1 - dt/tau_mem (0.9), in
+    # float32; raw chip numbers: I = exc_decay I + w s, v = alpha v + I (+ i_offset 0)
+    net = _chain(("w", nir.Linear(_a([1.0]).reshape(1, 1))), ("c", _cuba(vth=100.0)))
+    x = _pulses([0], 4)
+    f = np.float32
+    syn = f(1) - f(1e-4) / f(5e-4)
+    alpha = f(1) - f(1e-4) / f(1e-3)
+    for new in (True, False):
+        s2 = SpiNNaker2(1e-4, new_current=new, raw=True)
+        tr = nirsim.simulate(net, x, t_end=3e-4, save_dt=1e-4, solver=s2)
+        i = np.asarray(tr.states["c"]["i_syn"])[:, 0]
+        v = np.asarray(tr.states["c"]["v"])[:, 0]
+        assert i.tolist() == [0, 1, syn]
+        v1 = f(1) if new else f(0)  # the new current (1) or the old one (0)
+        assert v[1] == v1 and v[2] == alpha * v1 + (syn if new else f(1))
+
+
+# ------------------------------------------------------------------ command line
+def test_info_prints_the_mapping_report(shared_data, capsys):
+    from nirsim.cli import main
+
+    path = str(shared_data / "lif_norse.nir")
+    assert main(["info", path, "--backend", "loihi2", "--dt", "1e-4"]) == 0
+    out = capsys.readouterr().out
+    assert "mapping to loihi2" in out and "v_reset" in out and "can hold" in out
+    assert main(["info", path, "--backend", "euler", "--dt", "1e-4"]) == 2
+    assert "not a hardware model" in capsys.readouterr().err
+
+
+def test_spike_input_events_count_once():
+    # a Spikes input event is one event, whatever spike_area says
+    net = _chain(("w", nir.Linear(_a([1.0]).reshape(1, 1))), ("lif", _lif(1e-3, 0.25)))
+    x = Spikes(np.asarray([0.0, 1e-4]), np.asarray([0, 0]), n_neurons=1)
+    tr = nirsim.simulate(
+        net, x, t_end=3e-4, save_dt=1e-4, spike_area=7.0, solver=SpiNNaker2(1e-4, raw=True)
+    )
+    np.testing.assert_array_equal(
+        np.asarray(tr.states["lif"]["v"])[:, 0], np.float32([0, 1, 1.9])
+    )
+
+
+def test_gradients_pass_the_roundings_straight_through():
+    # SpiNNaker2 (float32 state, surrogate spikes): d(sum v^2)/d(weight) through the
+    # truncated weight (straight-through) and the threshold; batch of two inputs
+    net = _chain(("w", nir.Linear(_a([3.0]).reshape(1, 1))), ("lif", _lif(1e-3, 0.5)))
+    x = Current(np.stack([_pulses([0, 2], 5).values, _pulses([1], 5).values]), 1e-4)
+
+    def loss(net):
+        tr = nirsim.simulate(net, x, t_end=5e-4, save_dt=1e-4, solver=SpiNNaker2(1e-4))
+        return jnp.sum(tr.states["lif"]["v"] ** 2) + jnp.sum(
+            tr.states["lif"]["spike_count"]
+        )
+
+    g = jax.grad(loss)(net)
+    gw = np.asarray(g.nodes["w"].weight)
+    assert np.all(np.isfinite(gw)) and np.any(gw != 0)
+    # the integer weight enters as 3 (trunc of 3.0): v after the step-0 event is 3/10
+    tr = nirsim.simulate(net, x, t_end=5e-4, save_dt=1e-4, solver=SpiNNaker2(1e-4))
+    assert np.asarray(tr.states["lif"]["v"]).shape == (2, 5, 1)
