@@ -21,8 +21,17 @@ from .spinnaker2 import (
     Forward as Forward,
     SpiNNaker2 as SpiNNaker2,
 )
+from .xylo import (
+    Global as Global,
+    PerChannel as PerChannel,
+    Xylo as Xylo,
+    XyloAudio2 as XyloAudio2,
+    XyloAudio3 as XyloAudio3,
+    XyloIMU as XyloIMU,
+    XyloV1 as XyloV1,
+)
 
-MODELS = {"loihi2": Loihi2, "spinnaker2": SpiNNaker2}
+MODELS = {"loihi2": Loihi2, "spinnaker2": SpiNNaker2, "xylo": Xylo}
 
 for _name, _cls in MODELS.items():
     registry.register(_name, lambda dt, _c=_cls: _c(dt), needs_dt=True)

@@ -462,3 +462,126 @@ def test_gradients_pass_the_roundings_straight_through():
     # the integer weight enters as 3 (trunc of 3.0): v after the step-0 event is 3/10
     tr = nirsim.simulate(net, x, t_end=5e-4, save_dt=1e-4, solver=SpiNNaker2(1e-4))
     assert np.asarray(tr.states["lif"]["v"]).shape == (2, 5, 1)
+
+
+# ------------------------------------------------------------------ Xylo
+def _xcuba(n, tau_syn=4e-4, tau_mem=8e-4, vth=1.0, v_leak=0.0):
+    k = lambda x: _a(*([x] * n))
+    return nir.CubaLIF(
+        tau_syn=k(tau_syn),
+        tau_mem=k(tau_mem),
+        r=k(2.0),
+        v_leak=k(v_leak),
+        v_threshold=k(vth),
+        v_reset=k(0.0),
+        w_in=k(3.0),
+    )
+
+
+def _xylo_net(hid=None, out=None, n_out=1, w_in=None):
+    """Input(2) -> win -> hid(2) -> wout -> out(n_out) -> Output."""
+    w_in = _a(1.0, 0.5, -0.25, 1.0).reshape(2, 2) if w_in is None else w_in
+    nodes = {
+        "input": nir.Input(input_type=np.array([2])),
+        "win": nir.Linear(w_in),
+        "hid": hid or _xcuba(2, vth=0.1),
+        "wout": nir.Linear(np.tile(_a(1.0, -1.0), (n_out, 1))),
+        "out": out or _xcuba(n_out, vth=0.5),
+        "output": nir.Output(output_type=np.array([n_out])),
+    }
+    edges = [("input", "win"), ("win", "hid"), ("hid", "wout"), ("wout", "out")]
+    return nirsim.load(nir.NIRGraph(nodes=nodes, edges=edges + [("out", "output")]))
+
+
+def test_xylo_decay_saturation_and_multi_spike_rule():
+    from nirsim.hardware_models.xylo import XyloParams, XyloState, step as xstep
+
+    jstep = jax.jit(xstep, static_argnums=(3, 4))
+
+    def run(xs, dash_syn=2, dash_mem=2, thr=32767, bias=0, v2=True, mx=31, i=0, v=0):
+        k = lambda x: jnp.asarray([x], jnp.int32)
+        p = XyloParams(k(dash_syn), k(dash_mem), k(thr), k(bias), jnp.ones(1))
+        s = XyloState(k(i), k(v))
+        out = []
+        for x in xs:
+            s, n = jstep(p, s, k(x), v2, mx)
+            out.append((int(s.i_syn[0]), int(s.v[0]), int(n[0])))
+        return out
+
+    # i_syn -= i >> 2 (at least 1): 100 -> 75 -> 57; -100 -> -75 -> -56 (floor);
+    # 3 -> 2 -> 1 -> 0; the fresh input is decayed before it reaches v
+    assert [i for i, _, _ in run([100, 0], i=0)] == [75, 57]
+    assert [i for i, _, _ in run([-100, 0])] == [-75, -56]
+    assert [i for i, _, _ in run([0, 0, 0], i=3)] == [2, 1, 0]
+    assert run([0], dash_syn=0, i=500)[0][0] == 0  # dash_syn = 0 erases input
+    # v2: v += -decay(v) + i_syn + bias; v = 75 + 2 after the first step
+    assert run([100], bias=2)[0][1] == 77
+    # v1: v -= decay(v), then v += i_syn: 40 - 10 + 75 = 105; v2 gives the same here
+    assert run([100], v=40, v2=False)[0][1] == 105
+    # int16 saturation: 32000 + 1000 -> 32767, minus decay(32767, 15) = 1
+    assert run([1000], dash_syn=15, i=32000)[0][0] == 32766
+    assert run([-1000], dash_syn=15, i=-32000)[0][0] == -32767  # -32768 + 1
+    # multi-spike by subtraction: v = 75 with thr 20 -> 3 spikes, 15 left; capped at
+    # 1 for an output neuron (75 - 20 = 55) and at 31 for a hidden one
+    assert run([100], thr=20)[0][1:] == (15, 3)
+    assert run([100], thr=20, mx=1)[0][1:] == (55, 1)
+    assert run([100], thr=1)[0][1:] == (75 - 31, 31)
+
+
+def test_xylo_delays_input_clipping_and_quantisation():
+    # win = round(127 [1, 0.5; -0.25, 1]) per target neuron: [127, 64; -32, 127]
+    # (63.5 -> 64 and -31.75 -> -32); thresholds round(0.1 * 127) = 13 and
+    # round(0.5 * 127) = 64; dash_syn = round(log2(4)) = 2, dash_mem = 3
+    net = _xylo_net()
+    x = np.zeros((4, 2))
+    x[0, 0] = 20  # 20 events in one step: clipped to 15
+    tr = nirsim.simulate(
+        net,
+        Current(x, 1e-4),
+        t_end=4e-4,
+        save_dt=1e-4,
+        solver=nirsim.hardware_models.Xylo(1e-4, raw=True),
+    )
+    i_h = np.asarray(tr.states["hid"]["i_syn"])[:, :]
+    v_h = np.asarray(tr.states["hid"]["v"])
+    # step 0 (no delay from input): i = 15*127 = 1905 - (1905 >> 2) = 1429;
+    # neuron 1: 15*(-32) = -480 + 120 = -360; v = i; 1429 // 13 = 109 -> 31 spikes
+    assert i_h[0].tolist() == [1429, -360]
+    assert v_h[0].tolist() == [1429 - 31 * 13, -360]
+    assert np.asarray(tr.spikes["hid"].counts)[:, 0].tolist() == [31, 31, 31, 31]
+    # the output sees the hidden spikes one step later: 31 * 127 = 3937 - 984 = 2953
+    i_o = np.asarray(tr.states["out"]["i_syn"])[:, 0]
+    assert i_o[:2].tolist() == [0, 2953]
+    assert np.asarray(tr.spikes["out"].counts)[:, 0].tolist() == [False, True, True, True]
+    report = nirsim.hardware_models.Xylo(1e-4).report(net)
+    assert report.find("hid", "tau_syn -> dash_syn").chip == 0.75
+    assert report.find("hid", "v_threshold").chip_raw == 13
+    assert report.ignored("hid") == ("r", "w_in", "v_reset")
+    # Global(): one scale for the hidden population (127 / 1), same numbers here
+    g = nirsim.hardware_models.Xylo(1e-4, quantisation=nirsim.hardware_models.Global())
+    assert g.report(net).find("win", "weight").chip_raw == 64
+
+
+def test_xylo_refusals():
+    from nirsim.hardware_models import Xylo, XyloV1
+
+    sim = lambda net, **kw: nirsim.simulate(
+        net, Current(np.zeros((2, 2)), 1e-4), t_end=2e-4, solver=Xylo(1e-4, **kw)
+    )
+    with pytest.raises(
+        nirsim.GraphError, match="node 'hid' \\(CubaLIF\\): tau_syn = 0.0001 <= dt"
+    ):
+        sim(_xylo_net(hid=_xcuba(2, tau_syn=1e-4)))
+    with pytest.raises(
+        nirsim.GraphError, match="xylo: 9 output neurons, more than XyloV1 holds \\(8\\)"
+    ):
+        sim(_xylo_net(n_out=9), core=XyloV1())
+    with pytest.raises(
+        nirsim.GraphError, match="node 'hid' \\(CubaLIF\\): v_leak becomes a bias"
+    ):
+        sim(_xylo_net(hid=_xcuba(2, v_leak=0.1)), core=XyloV1())
+    lif = _xylo_net(out=_lif())
+    with pytest.raises(
+        nirsim.GraphError, match="node 'out' \\(LIF\\): xylo has no mapping for LIF"
+    ):
+        sim(lif)
