@@ -16,6 +16,7 @@ from .base import (
     OneEvent as OneEvent,
 )
 from .loihi2 import Loihi2 as Loihi2
+from .speck import Speck as Speck
 from .spinnaker2 import (
     Exponential as Exponential,
     Forward as Forward,
@@ -31,7 +32,7 @@ from .xylo import (
     XyloV1 as XyloV1,
 )
 
-MODELS = {"loihi2": Loihi2, "spinnaker2": SpiNNaker2, "xylo": Xylo}
+MODELS = {"loihi2": Loihi2, "spinnaker2": SpiNNaker2, "xylo": Xylo, "speck": Speck}
 
 for _name, _cls in MODELS.items():
     registry.register(_name, lambda dt, _c=_cls: _c(dt), needs_dt=True)

@@ -369,9 +369,9 @@ class Loihi2(AbstractHardwareModel):
                     continue
                 before, w = dense_from(p.weight, target, dt)
                 num = neuron_numbers(target, dt)
-                ideal = (
-                    p.weight * (num["w_factor"] / (num["v_unit"] / 64)).reshape(-1)[:, None]
-                )
+                # the jump per event the graph means (Euler): W dt/tau, W w_in dt/tau_syn
+                per = num["w_factor"] / (256.0 if isinstance(target, LIF) else 64.0)
+                ideal = p.weight * per.reshape(-1)[:, None]
                 b = np.asarray(before)
                 lo, hi = {"excitatory": (0, 255), "inhibitory": (-255, 0)}.get(
                     sign_mode(b), (-256, 255)

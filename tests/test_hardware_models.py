@@ -585,3 +585,146 @@ def test_xylo_refusals():
         nirsim.GraphError, match="node 'out' \\(LIF\\): xylo has no mapping for LIF"
     ):
         sim(lif)
+
+
+# ------------------------------------------------------------------ Speck
+def _speck_chain(*layers, in_shape=(1, 1, 1), out_shape=(1, 1, 1)):
+    nodes = {"input": nir.Input(input_type=np.array(in_shape))}
+    order = ["input"]
+    for name, node in layers:
+        nodes[name] = node
+        order.append(name)
+    nodes["output"] = nir.Output(output_type=np.array(out_shape))
+    edges = list(zip(order, order[1:] + ["output"], strict=True))
+    return nirsim.load(nir.NIRGraph(nodes=nodes, edges=edges))
+
+
+def _conv(w, b=None, k=1, stride=1, padding=0, hw=(1, 1)):
+    w = np.asarray(w, np.float32).reshape(-1, np.size(w) // len(w) // (k * k), k, k)
+    b = np.zeros(w.shape[0], np.float32) if b is None else _a(*b)
+    return nir.Conv2d(
+        input_shape=hw, weight=w, stride=stride, padding=padding, dilation=1, groups=1,
+        bias=b,
+    )  # fmt: skip
+
+
+def _if(shape, vth):
+    th = np.asarray(vth, np.float32).reshape((-1,) + (1,) * (len(shape) - 1))
+    th = np.broadcast_to(th, shape).copy()
+    return nir.IF(r=np.ones(shape, np.float32), v_threshold=th)
+
+
+def test_speck_multi_spike_subtraction_and_lower_clamp():
+    from nirsim.hardware_models.speck import step as sstep
+
+    jstep = jax.jit(sstep)
+    v, out = jnp.zeros(1, jnp.int32), []
+    thr = jnp.asarray([10], jnp.int32)
+    for x in (25, -20, 3, 0, 1000, 7, 3):
+        v, n = jstep(thr, v, jnp.asarray([x], jnp.int32))
+        out.append((int(v[0]), int(n[0])))
+    # 25: 2 spikes, 5 left; 5 - 20 = -15 clamped to -10; -7; -7 (no leak);
+    # -7 + 1000 = 993: 99 spikes, 3 left; 3 + 7 = 10 reaches the threshold: 1 spike
+    assert out == [(5, 2), (-10, 0), (-7, 0), (-7, 0), (3, 99), (0, 1), (3, 0)]
+
+
+def test_speck_layer_scale_and_same_step_delivery():
+    # one scale per layer: weights [0.5, -1] (8 bit: min(127/0.5, -128/-1) = 128),
+    # bias 0.25 (16 bit: 131068), threshold pair (1, -1) (16 bit: 32767): s = 128;
+    # weights [64, -128], bias 32, threshold 128
+    net = _speck_chain(
+        ("c1", _conv([[0.5, -1.0]], b=[0.25])),
+        ("if1", _if((1, 1, 1), 1.0)),
+        ("c2", _conv([[1.0]])),
+        ("if2", _if((1, 1, 1), 0.5)),
+        in_shape=(2, 1, 1),
+    )
+    x = np.zeros((3, 2, 1, 1))
+    x[0, 0], x[1, 1] = 2, 1
+    sp = nirsim.hardware_models.Speck(1e-3, raw=True)
+    tr = nirsim.simulate(net, Current(x, 1e-3), t_end=3e-3, save_dt=1e-3, solver=sp)
+    v = np.asarray(tr.states["if1"]["v"]).reshape(3).tolist()
+    # step 0: 2 * 64 + 32 = 160 -> 1 spike, 32; step 1: 32 - 128 + 32 = -64;
+    # step 2: -64 + 32 = -32
+    assert v == [32, -64, -32]
+    # layer 2 (s = 127, threshold 64) gets the spike in the same step: 127 -> 1 spike
+    assert np.asarray(tr.spikes["if2"].counts).reshape(3).tolist() == [1, 0, 0]
+    report = sp.report(net)
+    assert report.find("c1", "weight").chip_raw in (64.0, -128.0)
+    assert report.find("if1", "v_threshold").chip_raw == 128
+    assert report.find("c1", "bias").chip_raw == 32
+    assert report.ignored("if1") == ("r", "v_reset")
+    assert report.find("if1", "lower clamp").action == "changed"
+
+
+def test_speck_avgpool_becomes_sumpool_with_scaled_weights():
+    net = _speck_chain(
+        ("c1", _conv([[1.0]], hw=(2, 2))),
+        ("if1", _if((1, 2, 2), 0.5)),
+        ("pool", nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                               padding=np.array([0, 0]))),
+        ("flat", nir.Flatten(input_type={"input": np.array([1, 1, 1])}, start_dim=0)),
+        ("fc", nir.Linear(_a(0.8).reshape(1, 1))),
+        ("if2", _if((1,), 1.0)),
+        in_shape=(1, 2, 2),
+        out_shape=(1,),
+    )  # fmt: skip
+    report = nirsim.hardware_models.Speck(1e-3).report(net)
+    # 0.8 / 4 = 0.2 -> s = 127 / 0.2 = 635: weight 127, threshold 635
+    e = report.find("fc", "weight")
+    assert e.chip_raw == 127 and "pooling factor 0.25" in e.note
+    assert report.find("if2", "v_threshold").chip_raw == 635
+    # one event per pixel and step: layer 1 (s = 127, threshold 64) fires once per
+    # neuron in step 0 (127, 63 left), the SumPool passes 4: 4 * 127 = 508 < 635;
+    # in step 1 each fires twice (63 + 127 = 190): 508 + 8 * 127 = 1524 -> 2 spikes,
+    # 1524 - 2 * 635 = 254
+    x = np.ones((2, 1, 2, 2))
+    tr = nirsim.simulate(
+        net, Current(x, 1e-3), t_end=2e-3, save_dt=1e-3,
+        solver=nirsim.hardware_models.Speck(1e-3, raw=True),
+    )  # fmt: skip
+    assert np.asarray(tr.states["if2"]["v"]).reshape(2).tolist() == [508, 254]
+
+
+def test_speck_refusals():
+    sp = nirsim.hardware_models.Speck(1e-3)
+    sim = lambda net, shape=(1, 1, 1): nirsim.simulate(
+        net, Current(np.zeros((1,) + shape), 1e-3), t_end=1e-3, solver=sp
+    )
+    k16 = np.zeros((1, 1, 16, 16), np.float32)
+    big = _speck_chain(
+        ("c", nir.Conv2d(input_shape=(16, 16), weight=k16, stride=1, padding=0,
+                         dilation=1, groups=1, bias=_a(0.0))),
+        ("if", _if((1, 1, 1), 1.0)), in_shape=(1, 16, 16),
+    )  # fmt: skip
+    with pytest.raises(
+        nirsim.GraphError, match="speck: node 'c' \\(Conv2d\\): kernel \\(16, 16\\)"
+    ):
+        sim(big, (1, 16, 16))
+    s3 = _speck_chain(
+        ("c", _conv([[1.0]], stride=3, hw=(3, 3))),
+        ("if", _if((1, 1, 1), 1.0)),
+        in_shape=(1, 3, 3),
+    )
+    with pytest.raises(nirsim.GraphError, match="node 'c' \\(Conv2d\\): stride \\(3, 3\\)"):
+        sim(s3, (1, 3, 3))
+    with pytest.raises(
+        nirsim.GraphError, match="node 'lif' \\(LIF\\): speck has no mapping"
+    ):
+        k = lambda v: np.full((1, 1, 1), v, np.float32)
+        lif = nir.LIF(tau=k(1e-3), r=k(1), v_leak=k(0), v_threshold=k(1), v_reset=k(0))
+        sim(_speck_chain(("c", _conv([[1.0]])), ("lif", lif)))
+    het = _speck_chain(
+        ("c", _conv([[1.0], [1.0]])),
+        ("if", _if((2, 1, 1), [1.0, 2.0])),
+        out_shape=(2, 1, 1),
+    )
+    with pytest.raises(nirsim.GraphError, match="node 'if' \\(IF\\): one v_threshold per"):
+        sim(het)
+    layers = []
+    for i in range(10):
+        layers += [(f"c{i}", _conv([[1.0]])), (f"if{i}", _if((1, 1, 1), 1.0))]
+    with pytest.raises(
+        nirsim.GraphError, match="speck: 10 layers \\(IF nodes\\), more than 9"
+    ):
+        sim(_speck_chain(*layers))
