@@ -50,6 +50,10 @@ exactly one neuron node; CubaLIF with ``v_leak != 0`` or ``r != tau_mem/dt``
 131071``); a negative ``weight_exp`` on a neuron fed by several Dense (the shift
 would be applied to their sum).
 
+Neither mapping gives a neuron a bias (the converter sets ``bias_mant = bias_exp =
+0`` and refuses Affine biases); the step rule still carries the bias mantissa and
+exponent for a mapping that sets them.
+
 Options: ``weight_exp`` (the Dense's exponent, default 0); ``probe=True``: the
 recorded ``v`` reads 128 (chip units) in the step of a spike, as the on-chip probe
 of the published traces does (the dynamics carry on from 0); ``raw=True``: the
