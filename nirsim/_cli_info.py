@@ -172,4 +172,31 @@ def main(args) -> int:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     print(f"graph: {path}")
     print(describe(net, notes))
+    backend = getattr(args, "backend", None)
+    if backend is not None:
+        print("")
+        print(mapping_report(net, backend, getattr(args, "dt", None)))
     return 0
+
+
+def mapping_report(net: Network, backend: str, dt: float | None) -> str:
+    """The mapping report of hardware model ``backend`` for ``net``; a graph the
+    chip cannot hold raises the model's :class:`GraphError` after the report."""
+    from nirsim.hardware_models import AbstractHardwareModel
+    from nirsim.solvers import registry
+
+    from ._errors import InputError
+
+    solver = registry.get_solver(backend, dt)
+    if not isinstance(solver, AbstractHardwareModel):
+        raise InputError(
+            f"--backend {backend!r} is not a hardware model: the mapping report is "
+            "printed for chip models only"
+        )
+    text = str(solver.report(net))
+    try:
+        solver.check(net)
+    except GraphError as e:
+        print(text)
+        raise GraphError(f"refused: {e}") from e
+    return text + f"\nverdict: {solver.name} can hold this graph"

@@ -22,6 +22,10 @@ def _parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="nodes, shapes, parameters and validation verdict")
     info.add_argument("graph", help="a .nir file")
+    info.add_argument(
+        "--backend", default=None, help="a hardware model: print its mapping report"
+    )
+    info.add_argument("--dt", type=float, default=None, help="the chip's step (s)")
     info.set_defaults(module="_cli_info")
 
     run = sub.add_parser("run", help="simulate a graph on an input file")

@@ -59,9 +59,14 @@ def _load_builtin() -> None:
     _loaded = True
     import importlib
 
-    for mod in ("ideal", "discrete", "presets"):
+    for mod in (
+        "nirsim.solvers.ideal",
+        "nirsim.solvers.discrete",
+        "nirsim.solvers.presets",
+        "nirsim.hardware_models",
+    ):
         try:
-            importlib.import_module(f"nirsim.solvers.{mod}")
+            importlib.import_module(mod)
         except ModuleNotFoundError as e:
-            if e.name != f"nirsim.solvers.{mod}":
+            if e.name != mod:
                 raise
