@@ -21,6 +21,7 @@ from ._errors import (
     SimulationError as SimulationError,
 )
 from ._graph import GraphWarning as GraphWarning
+from ._input_file import save_inputs as save_inputs
 from ._network import Network as Network, load as load
 from ._simulate import simulate as simulate
 from ._trace import Trace as Trace, load_trace as load_trace

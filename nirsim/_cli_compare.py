@@ -1,17 +1,23 @@
-"""``nirsim compare REF.h5 OTHER.h5 [--json] [--plot FILE.png] [--tolerance T]
-[--tau TAU]``: the divergence table (or JSON) between two result files."""
+"""``nirsim compare REF.h5 OTHER.h5 [--graph GRAPH.nir] [--json] [--plot FILE.png]
+[--tolerance T] [--tau TAU]``: the divergence table (or JSON) between two result
+files."""
 
 from __future__ import annotations
 
 from ._compare import compare
 from ._errors import InputError
+from ._network import load
 
 
 def main(args) -> int:
     """Compare ``args.reference`` with ``args.other`` (NIRGraphData files) and print
-    the report's table, or its JSON with ``--json``; ``--plot FILE`` also writes
+    the report's table, or its JSON with ``--json``; ``--graph GRAPH.nir`` normalises
+    membrane errors by each node's ``|v_threshold|``; ``--plot FILE`` also writes
     :func:`nirsim.plot.overview`. Mismatched files raise :class:`InputError`."""
-    report = compare(args.reference, args.other, tolerance=args.tolerance, tau=args.tau)
+    network = load(args.graph) if getattr(args, "graph", None) else None
+    report = compare(
+        args.reference, args.other, tolerance=args.tolerance, tau=args.tau, network=network
+    )
     if args.plot:
         try:
             import matplotlib

@@ -50,7 +50,7 @@ def export_step(prim) -> tuple[float, str] | None:
     Frameworks that step ``v[n+1] = v[n] + (dt/tau)(v_leak - v[n]) + x[n]`` export
     ``r = tau/dt`` (``r = tau_mem/dt`` and ``w_in = tau_syn/dt`` for CubaLIF/CubaLI),
     so that a spike, a pulse of height 1 lasting one step, has area ``dt`` and moves
-    the state by exactly its weight (DESIGN.md section 1). Returned when one ``dt``
+    the state by exactly its weight (docs/semantics.md, section 1). Returned when one ``dt``
     fits every neuron of the node, ``dt < tau`` (``r > 1``) and ``dt`` is a round
     number; with the rule that gave it.
     """

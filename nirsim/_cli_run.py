@@ -9,6 +9,7 @@ import time
 import nir
 
 from ._errors import InputError
+from ._hdf5 import probe
 from ._network import load
 from ._simulate import simulate
 
@@ -17,6 +18,7 @@ def main(args) -> int:
     net = load(args.graph)
     if not os.path.exists(args.input):
         raise InputError(f"{args.input}: no such input file")
+    probe(args.input, InputError)  # a corrupted file may crash libhdf5: look first
     try:
         data = nir.read_data(args.input)
     except Exception as e:  # h5py/nir errors on a malformed file

@@ -34,10 +34,15 @@ class Current(eqx.Module):
     dt: float = eqx.field(static=True)
 
     def __init__(self, values, dt):
-        self.values = jnp.asarray(values, dtype=float)
+        self.values = _real_array(values, "Current values")
         self.dt = positive_number(dt, "Current dt")
         if self.values.ndim < 1:
             raise InputError("Current values need a time axis")
+        if self.values.size == 0:
+            raise InputError(
+                f"Current values have shape {tuple(self.values.shape)}, with no entries: "
+                "a current needs at least one time step (and a non-empty batch)"
+            )
 
     def __check_init__(self):
         try:
@@ -57,7 +62,12 @@ class Current(eqx.Module):
     def from_nir(cls, data: nir.TimeGriddedData, shape: Shape | None = None) -> Current:
         """From ``nir.TimeGriddedData`` (``(samples, steps, n_neurons)``); the sample
         axis becomes the batch axis; columns are reshaped to ``shape`` (C order)."""
-        arr = np.asarray(data.data, dtype=float)
+        arr = np.asarray(_real_array(data.data, "TimeGriddedData data"))
+        if arr.ndim != 3:
+            raise InputError(
+                f"TimeGriddedData data has shape {arr.shape}; expected "
+                "(samples, steps, n_neurons)"
+            )
         if shape is not None:
             if arr.shape[-1] != math.prod(shape):
                 raise InputError(
@@ -72,6 +82,14 @@ class Current(eqx.Module):
         arr = np.asarray(self.values)
         steps = self.n_steps(shape)
         return nir.TimeGriddedData(arr.reshape(-1, steps, math.prod(shape)), self.dt)
+
+    def save(self, path, node: str = "input", shape: Shape | None = None) -> None:
+        """Write this current as ``IN.h5`` for ``nirsim run``: the ``current`` of
+        Input ``node``, whose shape is ``shape`` (default: the last axis of
+        ``values``, i.e. values ``(steps, n)`` or ``(batch, steps, n)``)."""
+        from ._input_file import save_inputs
+
+        save_inputs(path, {node: (self, shape) if shape is not None else self})
 
 
 class Spikes(eqx.Module):
@@ -93,8 +111,10 @@ class Spikes(eqx.Module):
     def __init__(
         self, times, indices, values=None, *, n_neurons=None, t_max=None, check=True
     ):
-        t = np.asarray(times, dtype=float) if not isinstance(times, jnp.ndarray) else times
-        i = np.asarray(indices) if not isinstance(indices, jnp.ndarray) else indices
+        t = _real_array(times, "spike times", np)
+        i = _index_array(indices) if check else indices
+        if not isinstance(i, jnp.ndarray):
+            i = np.asarray(i)
         if t.shape != i.shape:
             raise InputError(
                 f"spike times {tuple(t.shape)} and indices {tuple(i.shape)} differ in shape"
@@ -104,7 +124,7 @@ class Spikes(eqx.Module):
         self.times = jnp.asarray(t, dtype=float)
         self.indices = jnp.asarray(i).astype(jnp.int32)
         if values is not None:
-            v = jnp.asarray(values, dtype=float)
+            v = _real_array(values, "spike values")
             if v.shape != self.times.shape:
                 raise InputError(
                     f"spike values {tuple(v.shape)} differ in shape from times "
@@ -125,7 +145,29 @@ class Spikes(eqx.Module):
             return
         valid = i >= 0
         if np.any(np.isnan(t)) or np.any(t[valid] < 0) or np.any(~np.isfinite(t[valid])):
-            raise InputError("spike times must be finite and >= 0 (padding: inf, -1)")
+            k = _first(np.isnan(t) | (valid & ~((t >= 0) & np.isfinite(t))))
+            raise InputError(
+                f"spike times must be finite and >= 0 (padding: inf, -1); event {k} "
+                f"has time {float(t[k])!r} for index {int(i[k])}"
+            )
+        pad = i < 0
+        if np.any(i < -1) or np.any(pad & np.isfinite(t)):
+            k = _first((i < -1) | (pad & np.isfinite(t)))
+            raise InputError(
+                f"spike index {int(i[k])} at time {float(t[k])!r} (event {k}): indices "
+                "are >= 0, and the only padding is index -1 at time inf"
+            )
+        if self.values is not None:
+            try:
+                v = np.asarray(self.values)
+            except Exception:
+                return
+            if not np.all(np.isfinite(v[valid])):
+                k = _first(valid & ~np.isfinite(v))
+                raise InputError(
+                    f"spike values must be finite; event {k} (time {float(t[k])!r}, "
+                    f"index {int(i[k])}) has value {float(v[k])!r}"
+                )
         if self.n_neurons is not None and np.any(i >= self.n_neurons):
             raise InputError(
                 f"spike index {int(i.max())} out of range for {self.n_neurons} neurons"
@@ -203,8 +245,9 @@ class Spikes(eqx.Module):
         tm = t_max if t_max is not None else self.t_max
         if n is None or tm is None:
             raise InputError("to_nir needs n_neurons and t_max")
-        t = np.asarray(self.times).reshape(-1, self.times.shape[-1])
-        idx = np.asarray(self.indices).reshape(-1, self.indices.shape[-1])
+        rows = (math.prod(self.batch_shape), self.times.shape[-1])  # (1, 0) if empty
+        t = np.asarray(self.times).reshape(rows)
+        idx = np.asarray(self.indices).reshape(rows)
         t = np.where(idx >= 0, t, np.inf)
         order = np.argsort(t, axis=-1, kind="stable")
         t = np.take_along_axis(t, order, -1)
@@ -213,6 +256,17 @@ class Spikes(eqx.Module):
             v = np.take_along_axis(np.asarray(self.values).reshape(t.shape), order, -1)
             return nir.ValuedEventData(idx, t, int(n), float(tm), v)
         return nir.EventData(idx, t, int(n), float(tm))
+
+    def save(
+        self, path, node: str = "input", n_neurons: int | None = None, t_max=None
+    ) -> None:
+        """Write these spikes as ``IN.h5`` for ``nirsim run``: the ``spikes`` of
+        Input ``node`` with ``n_neurons`` neurons (default: ``self.n_neurons``, else
+        the largest index + 1) up to ``t_max`` (default: ``self.t_max``, else the
+        last spike time)."""
+        from ._input_file import save_inputs
+
+        save_inputs(path, {node: (self, n_neurons) if n_neurons else self}, t_max=t_max)
 
 
 class SpikeRaster(eqx.Module):
@@ -339,3 +393,59 @@ def _spikes_from_raster(g: np.ndarray, dt: float, t_offset: float, valued: bool)
         None if vals is None else vals.reshape(shape),
         n_neurons=flat.shape[-1],
     )
+
+
+def _first(mask: np.ndarray):
+    """The index (a tuple for several axes, else an int) of the first True in mask."""
+    k = tuple(int(x) for x in np.argwhere(mask)[0])
+    return k[0] if len(k) == 1 else k
+
+
+def _real_array(x, what: str, xp=jnp):
+    """``x`` as a float array (``xp``: jax.numpy or numpy), or an :class:`InputError`
+    naming ``what`` when it holds complex numbers, strings or other non-numbers (a
+    cast would drop the imaginary part or fail inside jax)."""
+    if isinstance(x, jnp.ndarray) and not isinstance(x, np.ndarray):
+        kind = np.dtype(x.dtype).kind
+        arr = x
+        xp = jnp  # a jax array stays on its devices (a sharded batch stays sharded)
+    else:
+        try:
+            arr = np.asarray(x)
+        except Exception as e:
+            raise InputError(f"{what} are not an array of numbers ({e})") from None
+        kind = arr.dtype.kind
+    if kind == "c":
+        raise InputError(f"{what} are complex ({arr.dtype}); nirsim takes real numbers")
+    if kind not in "biuf":
+        raise InputError(f"{what} must be numbers, got dtype {arr.dtype}")
+    return xp.asarray(arr, dtype=float)
+
+
+def _index_array(x) -> np.ndarray | jnp.ndarray:
+    """Spike indices as integers, or an :class:`InputError`: a fractional, complex,
+    boolean or non-numeric index is refused rather than truncated."""
+    if isinstance(x, jnp.ndarray) and not isinstance(x, np.ndarray):
+        kind = np.dtype(x.dtype).kind
+        if kind in "iu":
+            return x
+        try:
+            x = np.asarray(x)
+        except Exception:  # a traced index: jax casts it
+            return x
+    try:
+        arr = np.asarray(x)
+    except Exception as e:
+        raise InputError(f"spike indices are not an array of numbers ({e})") from None
+    if arr.dtype.kind in "iu":
+        return arr
+    if arr.dtype.kind == "f":
+        whole = np.isfinite(arr) & (arr == np.round(arr))
+        if np.all(whole):
+            return arr.astype(np.int64)
+        k = _first(~whole)
+        raise InputError(
+            f"spike index {float(arr[k])!r} (event {k}) is not a whole number; indices are "
+            "flat C-order neuron numbers, -1 for padding"
+        )
+    raise InputError(f"spike indices must be integers, got dtype {arr.dtype}")

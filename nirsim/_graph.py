@@ -47,8 +47,15 @@ def _file_node_types(path) -> dict[str, str]:
                 walk(sub, prefix + name + ".")
 
     with h5py.File(path, "r") as f:
-        if "node" not in f:
+        if "node" not in f or not isinstance(f["node"], h5py.Group):
             raise GraphError(f"{os.fspath(path)!s}: not a NIR file (no 'node' group)")
+        root = f["node"]["type"][()] if "type" in f["node"] else b"NIRGraph"
+        root = root.decode() if isinstance(root, bytes) else str(root)
+        if root != "NIRGraph":
+            raise GraphError(
+                f"{os.fspath(path)!s}: the root node has type '{root}'; a NIR file holds "
+                "a NIRGraph at its root"
+            )
         walk(f["node"], "")
     return out
 
@@ -387,6 +394,17 @@ def compile_graph(
             raise GraphError(f"node '{name}': unknown node type '{type(node).__name__}'")
     _check_edges(nodes, edges)
     nodes, edges = _splice_identities(dict(nodes), list(edges))
+    for a, b in edges:
+        if isinstance(nodes[b], nir.Input):
+            raise GraphError(
+                f"edge ('{a}', '{b}'): '{b}' is an Input node, which takes no incoming "
+                "edge (its signal is the input given to simulate)"
+            )
+        if isinstance(nodes[a], nir.Output):
+            raise GraphError(
+                f"edge ('{a}', '{b}'): '{a}' is an Output node, which has no outgoing "
+                "edge; connect the node that feeds it instead"
+            )
     if not any(isinstance(n, nir.Input) for n in nodes.values()):
         raise GraphError("the graph has no Input node")
     if not any(isinstance(n, nir.Output) for n in nodes.values()):

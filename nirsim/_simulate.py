@@ -31,7 +31,7 @@ def resolve_inputs(network: Network, inputs) -> dict[str, Current | Spikes]:
     Accepts a single Current/Spikes (graphs with one Input), a dict keyed by Input
     name (values Current, Spikes, nir.TimeGriddedData, nir.EventData), or a
     ``nir.NIRGraphData`` with one entry per Input node and one observable,
-    ``current`` or ``spikes`` (DESIGN.md section 5).
+    ``current`` or ``spikes`` (docs/semantics.md, section 2).
     """
     names = network.inputs
     if isinstance(inputs, nir.NIRGraphData):
@@ -70,13 +70,26 @@ def resolve_inputs(network: Network, inputs) -> dict[str, Current | Spikes]:
                 f"'{name}' is not an Input node of the graph (Inputs: {', '.join(names)})"
             )
         out[name] = _convert(network, name, value, as_spikes=None)
-    for name in names:
-        if name not in out:
-            out[name] = Spikes(np.full((0,), np.inf), np.full((0,), -1))
+    missing = [name for name in names if name not in out]
+    if missing:
+        raise InputError(
+            f"no input for Input node{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(m) for m in missing)} (Inputs: {', '.join(names)}); pass "
+            "one for every Input (nirsim.Spikes([], []) for none)"
+        )
     return out
 
 
 def _convert(network, name, value, as_spikes):
+    try:
+        return _convert_one(network, name, value, as_spikes)
+    except InputError as e:
+        if f"'{name}'" in str(e):
+            raise
+        raise InputError(f"input '{name}': {e}") from None
+
+
+def _convert_one(network, name, value, as_spikes):
     shape = network.shape(name)
     n = math.prod(shape)
     if isinstance(value, nir.TimeGriddedData):
@@ -93,6 +106,8 @@ def _convert(network, name, value, as_spikes):
                 f"Current for Input '{name}' has shape {tuple(vs)}; expected "
                 f"(*batch, steps, {', '.join(map(str, shape))})"
             )
+        if value.n_steps(shape) < 1:
+            raise InputError(f"Current for Input '{name}' has no time step")
         return value
     if isinstance(value, Spikes):
         # traced indices (spikes built inside a jitted training step) are not checked
@@ -107,6 +122,12 @@ def _convert(network, name, value, as_spikes):
             raise InputError(
                 f"spikes for Input '{name}' have n_neurons={value.n_neurons}, the node "
                 f"has {n}"
+            )
+        if value.n_neurons != n or value.t_max is not None:
+            # the same static fields whatever the source (a file's t_max, a list's
+            # missing n_neurons): one jit program for one graph and input shape
+            value = Spikes(
+                value.times, value.indices, value.values, n_neurons=n, check=False
             )
         return value
     raise InputError(
@@ -158,11 +179,28 @@ def _sorted_spikes(s: Spikes, batch: tuple[int, ...]) -> Spikes:
     return Spikes(t, i, v, n_neurons=s.n_neurons, t_max=s.t_max, check=False)
 
 
+#: Most sample rows (``t_end / save_dt`` or ``len(save_at)``) and discrete steps
+#: (``t_end / dt``) one simulation may ask for; more is refused with the sizes, not
+#: left to fail in an allocation (or run for days).
+MAX_SAMPLES = 10**8
+MAX_STEPS = 10**9
+
+
 def sample_times(t_end: float, save_dt, save_at) -> tuple[np.ndarray, float | None]:
     if save_dt is not None and save_at is not None:
         raise InputError("give save_dt or save_at, not both")
     if save_at is not None:
-        ts = np.asarray(save_at, dtype=float).reshape(-1)
+        try:
+            ts = np.asarray(save_at).reshape(-1)
+            if ts.dtype.kind not in "biuf":
+                raise TypeError(f"dtype {ts.dtype}")
+            ts = ts.astype(float)
+        except (TypeError, ValueError) as e:
+            raise InputError(f"save_at must be an array of real times ({e})") from None
+        if ts.size > MAX_SAMPLES:
+            raise InputError(
+                f"save_at has {ts.size} times, more than MAX_SAMPLES = {MAX_SAMPLES:.0e}"
+            )
         if np.any(~np.isfinite(ts)) or np.any(ts < 0) or np.any(ts > t_end):
             raise InputError("save_at times must lie in [0, t_end]")
         if np.any(np.diff(ts) <= 0):
@@ -171,7 +209,13 @@ def sample_times(t_end: float, save_dt, save_at) -> tuple[np.ndarray, float | No
     if save_dt is None:
         return np.zeros(0), None
     save_dt = positive_number(save_dt, "save_dt")
-    n = int(math.floor(t_end / save_dt * (1 + 1e-12)))
+    n = math.floor(t_end / save_dt * (1 + 1e-12))
+    if n > MAX_SAMPLES:
+        raise InputError(
+            f"save_dt={save_dt:g} with t_end={t_end:g} asks for {n:.3g} sample rows per "
+            f"state, more than MAX_SAMPLES = {MAX_SAMPLES:.0e} (nirsim._simulate); "
+            "raise save_dt or sample at chosen times with save_at"
+        )
     # the last sample may round past t_end: it is t_end
     return np.minimum((np.arange(n) + 1) * save_dt, t_end), save_dt
 
@@ -189,6 +233,24 @@ def _broadcast_spikes(s: Spikes, batch: tuple[int, ...]) -> Spikes:
         t_max=s.t_max,
         check=False,
     )
+
+
+def _tolerance(x, name: str) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number, got {x!r}") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise InputError(f"{name} must be finite and >= 0, got {v!r}")
+    return v
+
+
+def _is_int_at_least(value, lo: int) -> bool:
+    if isinstance(value, bool) or not isinstance(
+        value, int | float | np.integer | np.floating
+    ):
+        return False
+    return math.isfinite(value) and int(value) == value and value >= lo
 
 
 def _with_dtype(solver, dtype):
@@ -309,7 +371,7 @@ def simulate(
         else:
             prepared[name] = v
     with _progress.bar(t_end, progress):
-        sol = _run(plan, prepared, batch)
+        sol, (valid, t_valid) = _run(plan, prepared, batch)
     spikes, states = sol.spikes, sol.states
     result = results.code_of(sol.result)
     fail_t, fail_node, n_grazing = sol.failure_time, sol.failure_node, sol.n_grazing
@@ -327,7 +389,7 @@ def simulate(
     trace = Trace(
         spikes=spikes,
         states=states,
-        ts=jnp.asarray(ts),
+        ts=ts,
         result=result,
         t_end=t_end,
         save_dt=regular_dt,
@@ -335,6 +397,8 @@ def simulate(
         backend=solver.name,
         shapes=tuple(shapes.items()),
         n_grazing=n_grazing,
+        valid=valid,
+        t_valid=t_valid,
     )
     if throw and not isinstance(result, jax.core.Tracer):  # under jax.grad: no check
         codes = np.asarray(result)
@@ -414,13 +478,24 @@ def _plan(
         ("max_spikes", max_spikes, 1),
         ("max_cascade", max_cascade, 1),
     ):
-        if int(value) != value or value < lo:
+        if not _is_int_at_least(value, lo):
             raise InputError(f"{name} must be an integer >= {lo}, got {value!r}")
     if not isinstance(spike_area, jax.Array):  # a traced area (grad) is not checked
         positive_number(spike_area, "spike_area")
+    rtol, atol = _tolerance(rtol, "rtol"), _tolerance(atol, "atol")
+    if rtol == 0 and atol == 0:
+        raise InputError("rtol and atol are both 0: give at least one > 0")
+    if dt is not None:
+        dt = positive_number(dt, "dt")
     solver = make_solver(solver, dt)
     solver = _with_dtype(solver, dtype)
     discrete = isinstance(solver, AbstractDiscrete)
+    grid = solver.grid_dt()
+    if grid is not None and t_end / grid > MAX_STEPS:
+        raise InputError(
+            f"dt={grid:g} with t_end={t_end:g} is {t_end / grid:.3g} steps, more than "
+            f"MAX_STEPS = {MAX_STEPS:.0e} (nirsim._simulate); raise dt"
+        )
     solver.check(network)
     ts, regular_dt = sample_times(t_end, save_dt, save_at)
     solver.check_times(ts, t_end)
@@ -439,6 +514,22 @@ def _plan(
     return _CallPlan(
         network, solver, discrete, jnp.asarray(ts), regular_dt, options, t_end, {}, shapes
     )
+
+
+def _valid_rows(states, ts, result, fail_t, t_end):
+    """``Trace.valid`` (rows holding the answer: every row of a successful batch
+    element; after a failure, the finite rows sampled before it) and ``Trace.t_valid``
+    (t_end, or the failure time; 0 where the back-end does not report it)."""
+    ok = jnp.asarray(result) == 0
+    failed_at = jnp.zeros_like(ok, dtype=float) if fail_t is None else fail_t
+    t_valid = jnp.where(ok, t_end, failed_at)
+    finite = jnp.ones(ok.shape + ts.shape, dtype=bool)
+    for fields in states.values():
+        for a in fields.values():
+            rest = tuple(range(ok.ndim + 1, jnp.ndim(a)))
+            finite = finite & jnp.all(jnp.isfinite(a), axis=rest)
+    valid = ok[..., None] | (finite & (ts <= t_valid[..., None]))
+    return valid, t_valid
 
 
 def _run(plan: _CallPlan, inputs, batch):
@@ -484,7 +575,10 @@ def _compiled(plan: _CallPlan, rank: int):
 
             for _ in range(rank):
                 one = jax.vmap(one)
-            return one(inputs)
+            sol = one(inputs)
+            code = results.code_of(sol.result)
+            valid = _valid_rows(sol.states, ts, code, sol.failure_time, t_end)
+            return sol, valid
 
         fn = jax.jit(run)
         if key is not None:

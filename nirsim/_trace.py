@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import glob
+import io
 import math
 import os
-import tempfile
+import signal
+import threading
 
 import equinox as eqx
 import h5py
@@ -35,6 +38,12 @@ class Trace(eqx.Module):
     * ``n_grazing``: closed-form ideal solves, per batch element, how many spikes
       crossed threshold with ``dv/dt`` so small that their spike-time derivative
       was clipped (see :mod:`nirsim.readout`); ``None`` for other back-ends.
+    * ``valid``: which sampled rows hold the simulation's answer, boolean
+      ``(*batch, len(ts))``; ``False`` where a failed batch element (``result != 0``,
+      with ``throw=False``) left NaN. ``None`` (traces read from files) means every row.
+    * ``t_valid``: per batch element, the time up to which spikes are the answer:
+      ``t_end`` on success, the failure time otherwise (0 where the back-end does
+      not report it).
     """
 
     spikes: dict[str, Spikes]
@@ -47,6 +56,8 @@ class Trace(eqx.Module):
     backend: str = eqx.field(static=True, default="ideal")
     shapes: tuple[tuple[str, Shape], ...] = eqx.field(static=True, default=())
     n_grazing: Array | None = None
+    valid: Array | None = None
+    t_valid: Array | None = None
 
     @property
     def batch_shape(self) -> Shape:
@@ -78,6 +89,8 @@ class Trace(eqx.Module):
             if name in self.spikes:
                 obs["spikes"] = self.spikes[name].to_nir(n, self.t_end)
             for field, arr in self.states.get(name, {}).items():
+                if np.shape(self.ts)[0] == 0:
+                    continue  # nothing sampled (no save_dt): the file holds spikes only
                 if self.save_dt is None:
                     raise InputError(
                         "states sampled at irregular times (save_at) cannot be written "
@@ -91,27 +104,26 @@ class Trace(eqx.Module):
         return nir.NIRGraphData(nodes)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write :meth:`to_nir_data` with ``nir.write_data``, atomically (a temporary
-        file in the same folder, then renamed)."""
+        """Write :meth:`to_nir_data` with ``nir.write_data``, atomically: the file is
+        built in memory, written to ``PATH.<pid>.h5.tmp`` beside ``path`` and renamed.
+        The result has the permissions of any new file (``0o666`` less the umask).
+        SIGINT, SIGTERM and SIGHUP arriving during the write are held until the file
+        is complete (then they act as usual), so an interrupted save leaves either the
+        old file or the new one and no temporary file; a temporary file left by a
+        killed process (SIGKILL) is removed by the next save to the same path."""
         path = os.fspath(path)
         data = self.to_nir_data()
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(suffix=".h5.tmp", dir=folder)
-        os.close(fd)
-        try:
-            nir.write_data(tmp, data)
-            with h5py.File(tmp, "a") as f:
-                f.attrs["nirsim_t_end"] = self.t_end
-                f.attrs["nirsim_backend"] = self.backend
-                f.attrs["nirsim_batched"] = bool(self.batch_shape)
-                if self.dt is not None:
-                    f.attrs["nirsim_dt"] = self.dt
-                for name, shape in self.shapes:
-                    f.attrs[f"nirsim_shape:{name}"] = np.array(shape, dtype=np.int64)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        buf = io.BytesIO()
+        nir.write_data(buf, data)
+        with h5py.File(buf, "a") as f:
+            f.attrs["nirsim_t_end"] = self.t_end
+            f.attrs["nirsim_backend"] = self.backend
+            f.attrs["nirsim_batched"] = bool(self.batch_shape)
+            if self.dt is not None:
+                f.attrs["nirsim_dt"] = self.dt
+            for name, shape in self.shapes:
+                f.attrs[f"nirsim_shape:{name}"] = np.array(shape, dtype=np.int64)
+        _atomic_write(path, buf.getbuffer())
 
 
 def trace_from_nir_data(
@@ -214,3 +226,59 @@ def load_trace(path: str | os.PathLike) -> Trace:
         dt=float(attrs["nirsim_dt"]) if "nirsim_dt" in attrs else None,
         shapes=shapes,
     )
+
+
+_HELD_SIGNALS = tuple(
+    getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)
+)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def _remove_stale(path: str) -> None:
+    """Remove ``PATH.<pid>.h5.tmp`` files whose writer no longer runs."""
+    for tmp in glob.glob(glob.escape(path) + ".*.h5.tmp"):
+        pid = tmp[len(path) + 1 : -len(".h5.tmp")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            try:
+                os.remove(tmp)
+            except OSError:
+                pass
+
+
+def _atomic_write(path: str, payload) -> None:
+    """Write ``payload`` (bytes) to ``path`` through ``PATH.<pid>.h5.tmp`` and a
+    rename, holding SIGINT/SIGTERM/SIGHUP (main thread only) until it is done."""
+    _remove_stale(path)
+    tmp = f"{path}.{os.getpid()}.h5.tmp"
+    held: list = []
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in _HELD_SIGNALS:
+            try:
+                previous[sig] = signal.signal(sig, lambda s, _f: held.append(s))
+            except (ValueError, OSError):
+                pass
+    try:
+        # os.open's mode is filtered by the umask: the permissions of any new file
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        for sig in dict.fromkeys(held):  # act on held signals as they would have
+            signal.raise_signal(sig)

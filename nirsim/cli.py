@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
         "--tolerance", type=float, default=None, help="spike matching tolerance (s)"
     )
     cmp.add_argument("--tau", type=float, default=None, help="van Rossum tau (s)")
+    cmp.add_argument(
+        "--graph",
+        default=None,
+        help="the .nir graph both files come from: membrane errors are normalised by "
+        "each node's |v_threshold|, as compare(..., network=) does in Python",
+    )
     cmp.set_defaults(module="_cli_compare")
     return p
 

@@ -36,12 +36,21 @@ def as_param(value: Any, name: str, shape: Shape | None = None) -> Array:
     """Convert a NIR parameter to a float64 array (broadcast to ``shape`` if given)."""
     if isinstance(value, jnp.ndarray) and not isinstance(value, np.ndarray):
         arr = value
+        if jnp.iscomplexobj(arr):
+            raise GraphError(f"parameter '{name}' is complex ({arr.dtype}); NIR is real")
         if arr.dtype != jnp.float64:
             arr = arr.astype(jnp.float64)
     else:
         try:
+            if np.iscomplexobj(value):  # the cast would drop the imaginary part
+                raise GraphError(
+                    f"parameter '{name}' is complex ({np.asarray(value).dtype}); NIR "
+                    "parameters are real"
+                )
             arr = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError) as e:
+            if isinstance(e, GraphError):
+                raise
             raise GraphError(f"parameter '{name}' is not numeric: {value!r}") from e
         arr = jnp.asarray(arr)
     if shape is not None and arr.shape != tuple(shape):
