@@ -11,7 +11,12 @@ import jax as _jax
 if _os.environ.get("JAX_ENABLE_X64", "1").lower() not in ("0", "false"):
     _jax.config.update("jax_enable_x64", True)
 
-from . import primitives as primitives, readout as readout, solvers as solvers
+from . import (
+    hardware_models as hardware_models,
+    primitives as primitives,
+    readout as readout,
+    solvers as solvers,
+)
 from ._compare import DivergenceReport as DivergenceReport, compare as compare
 from ._data import Current as Current, SpikeRaster as SpikeRaster, Spikes as Spikes
 from ._errors import (
