@@ -362,8 +362,9 @@ class SpikeRaster(eqx.Module):
         if tm is None:
             raise InputError("to_nir needs t_max")
         t, i = self.times, self.indices
-        t = t.reshape(-1, t.shape[-1])
-        i = i.reshape(-1, i.shape[-1])
+        samples = math.prod(self.batch_shape)  # also when there is no event
+        t = t.reshape(samples, t.shape[-1])
+        i = i.reshape(samples, i.shape[-1])
         return nir.EventData(i, t, int(self.n_neurons), float(tm))
 
 

@@ -154,15 +154,16 @@ def _keep_sharding(s: Spikes, like) -> Spikes:
     sharding = getattr(like, "sharding", None)
     if sharding is None or sharding.is_fully_replicated or like.shape != s.times.shape:
         return s
-    put = lambda a: None if a is None else jax.device_put(a, sharding)
+    return _map_arrays(s, lambda a: jax.device_put(a, sharding))
+
+
+def _map_arrays(s: Spikes, fn) -> Spikes:
+    """``s`` with ``fn`` applied to its times, indices and values (unchecked)."""
+    f = lambda a: None if a is None else fn(a)
     return Spikes(
-        put(s.times),
-        put(s.indices),
-        put(s.values),
-        n_neurons=s.n_neurons,
-        t_max=s.t_max,
+        f(s.times), f(s.indices), f(s.values), n_neurons=s.n_neurons, t_max=s.t_max,
         check=False,
-    )
+    )  # fmt: skip
 
 
 def _sorted_spikes(s: Spikes, batch: tuple[int, ...]) -> Spikes:
@@ -224,15 +225,7 @@ def _broadcast_spikes(s: Spikes, batch: tuple[int, ...]) -> Spikes:
     """Spikes with the batch shape (no host copy, no sorting)."""
     if s.times.shape[:-1] == batch:
         return s
-    b = lambda a: None if a is None else jnp.broadcast_to(a, batch + a.shape[-1:])
-    return Spikes(
-        b(s.times),
-        b(s.indices),
-        b(s.values),
-        n_neurons=s.n_neurons,
-        t_max=s.t_max,
-        check=False,
-    )
+    return _map_arrays(s, lambda a: jnp.broadcast_to(a, batch + a.shape[-1:]))
 
 
 def _tolerance(x, name: str) -> float:

@@ -429,3 +429,7 @@ def test_raster_views_match_a_numpy_listing(kind):
     ev = s.to_nir()
     assert isinstance(ev, nir.EventData) and ev.n_neurons == 5
     np.testing.assert_array_equal(np.asarray(ev.idx), s.indices)
+    # no spike at all, unbatched: one sample with no event (found by the fuzz suite)
+    empty = nirsim.SpikeRaster(jnp.zeros((7, 5), bool), dt=dt, shape=(5,), t_max=7 * dt)
+    assert np.asarray(empty.to_nir().time).shape == (1, 0)
+    assert int(empty.count()) == 0 and empty.trains()[0].size == 0
