@@ -66,9 +66,10 @@ from nirsim.primitives import (
     Linear,
     Threshold,
 )
+from nirsim.primitives.base import is_concrete
 
 from ..base import AbstractSolver, SimOptions
-from ..surrogate import AbstractSurrogate, FastSigmoid
+from ..surrogate import AbstractSurrogate
 
 
 class Drive(eqx.Module):
@@ -259,7 +260,7 @@ class AbstractDiscrete(AbstractSolver):
                 raise GraphError(
                     f"node '{n}' ({prim.nir_type}): the {self.name} solver cannot step it"
                 )
-            if isinstance(prim, AbstractNeuron | Threshold) and _concrete(prim):
+            if isinstance(prim, AbstractNeuron | Threshold) and concrete(prim):
                 self.rule(network, n, prim).check(n, prim)
 
     def check_times(self, ts, t_end: float) -> None:
@@ -296,25 +297,17 @@ def cast_floats(tree, dtype):
 
 def float_dtype(tree):
     """The dtype of the first floating-point leaf of ``tree`` (None if none)."""
-    import jax
-
     for x in jax.tree.leaves(tree):
         if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating):
             return x.dtype
     return None
 
 
-def _concrete(prim) -> bool:
-    import jax
-
-    from nirsim.primitives.base import is_concrete
-
+def concrete(prim) -> bool:
+    """True when the node's parameters hold values (not tracers, e.g. under
+    ``jax.grad``): value checks are made once, on concrete parameters."""
     return all(is_concrete(x) for x in jax.tree.leaves(prim))
 
 
 def checked_dt(dt) -> float:
     return positive_number(dt, "dt")
-
-
-def default_surrogate() -> AbstractSurrogate:
-    return FastSigmoid()

@@ -36,10 +36,13 @@ import numpy as np
 
 from nirsim._data import Current, Spikes
 from nirsim.primitives import (
+    AbstractNeuron,
+    AbstractSpikingNeuron,
     AbstractStateless,
     Delay,
     Input,
     Output,
+    Threshold,
 )
 
 from .. import results
@@ -60,9 +63,13 @@ def run(solver: AbstractDiscrete, network, inputs, ts, t_end, options: SimOption
         for n, p in network.nodes.items()
         if isinstance(p, AbstractStateless)
     }
-    plan = Plan(solver, network, prims, inputs, impulse_grid)
+    rules = {
+        n: solver.rule(network, n, p)
+        for n, p in network.nodes.items()
+        if isinstance(p, AbstractNeuron | Threshold)
+    }
+    plan = Plan(network, prims, rules, inputs, impulse_grid, solver)
 
-    rules = {n: solver.rule(network, n, network.nodes[n]) for n in plan.stateful}
     params = {n: rules[n].interpret(network.nodes[n], dt, options) for n in plan.stateful}
 
     seqs = {
@@ -333,9 +340,7 @@ def step_order(network) -> tuple[str, ...]:
 class Plan:
     """The static structure of one step (built while tracing, in plain Python)."""
 
-    def __init__(self, solver, network, prims, inputs, impulse_grid: bool):
-        from nirsim.primitives import AbstractSpikingNeuron, Threshold
-
+    def __init__(self, network, prims, rules, inputs, impulse_grid: bool, solver):
         self.order = step_order(network)
         pos = {n: i for i, n in enumerate(self.order)}
         self.kind: dict[str, str] = {}
@@ -360,8 +365,7 @@ class Plan:
         self.spiking = tuple(n for n in self.order if self.kind[n] == "spiking")
         self.delays = tuple(n for n in self.order if self.kind[n] == "delay")
         self.raster_dtype = {
-            n: raster_dtype(solver.rule(network, n, network.nodes[n]).spikes_per_step)
-            for n in self.spiking
+            n: raster_dtype(rules[n].spikes_per_step) for n in self.spiking
         }
         # of the stateless nodes as the solver reads them (a rewrite may drop a bias)
         self.has_bias = {n: "bias" in type(p).param_names for n, p in prims.items()}

@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import nir
 import numpy as np
@@ -14,9 +13,13 @@ import numpy as np
 from nirsim._custom_types import Array, Shape
 from nirsim._errors import GraphError
 from nirsim.primitives import LI, LIF, AbstractStateless, CubaLIF, Threshold
-from nirsim.primitives.base import is_concrete
 
-from ..discrete.base import AbstractDiscrete, GridAsCurrent, OneStep, checked_dt
+from ..discrete.base import (
+    AbstractDiscrete,
+    GridAsCurrent,
+    OneStep,
+    checked_dt,
+)
 from ..discrete.rules import Exceeds, NeuronRule, ThresholdRule
 from ..surrogate import AbstractSurrogate, FastSigmoid
 
@@ -59,12 +62,6 @@ def _refuse(framework: str, name: str, prim, reason: str):
 
 def _values(x) -> np.ndarray:
     return np.asarray(x, dtype=float)
-
-
-def _concrete(prim) -> bool:
-    """True when the node's parameters hold values (not tracers, e.g. under
-    ``jax.grad``): value checks are made once, on concrete parameters."""
-    return all(is_concrete(x) for x in jax.tree.leaves(prim))
 
 
 def _check_types(framework, network, allowed, extra: str = ""):

@@ -31,8 +31,9 @@ import numpy as np
 
 from nirsim.primitives import LIF, Affine, CubaLIF, Input, Linear, Output
 
+from ..discrete.base import concrete
 from ..discrete.rules import AbstractReading, EulerIntegrator, Exceeds, NeuronRule, ToZero
-from ._common import AbstractPreset, _check_types, _concrete, _ones, _refuse, _values
+from ._common import AbstractPreset, _check_types, _ones, _refuse, _values
 
 
 class LavaReading(AbstractReading):
@@ -71,7 +72,7 @@ class LavaFloat(AbstractPreset):
         _check_types(fw, network, (Input, Output, Affine, Linear, LIF, CubaLIF))
         for n in network.order:
             p = network.nodes[n]
-            if not _concrete(p):
+            if not concrete(p):
                 continue
             if isinstance(p, Affine) and not np.allclose(_values(p.bias), 0.0):
                 _refuse(fw, n, p, "non-zero bias is not supported by Lava's Dense")

@@ -44,6 +44,7 @@ from nirsim.primitives import (
     SumPool2d,
 )
 
+from ..discrete.base import concrete
 from ..discrete.rules import (
     AbstractReading,
     EulerIntegrator,
@@ -55,7 +56,6 @@ from ..discrete.rules import (
 from ._common import (
     AbstractPreset,
     _check_types,
-    _concrete,
     _ones,
     _refuse,
     _values,
@@ -113,7 +113,7 @@ class Norse(AbstractPreset):
             p = network.nodes[n]
             if isinstance(p, SumPool2d):
                 _zero_padding(fw, n, p)
-            if isinstance(p, CubaLIF) and _concrete(p):
+            if isinstance(p, CubaLIF) and concrete(p):
                 bad = (_values(p.w_in) == 0) & (_values(p.v_leak) != 0)
                 if np.any(bad):
                     _refuse(

@@ -43,6 +43,7 @@ from nirsim.primitives import (
     Output,
 )
 
+from ..discrete.base import concrete
 from ..discrete.rules import (
     AbstractReading,
     BySubtraction,
@@ -53,7 +54,6 @@ from ..discrete.rules import (
 from ._common import (
     AbstractPreset,
     _check_types,
-    _concrete,
     _cuba_decay,
     _li_decay,
     _ones,
@@ -132,7 +132,7 @@ class Rockpool(AbstractPreset):
         _check_types(fw, network, (Input, Output, Affine, Linear, CubaLIF, LI))
         for n in network.order:
             p = network.nodes[n]
-            if isinstance(p, CubaLIF | LI) and _concrete(p):
+            if isinstance(p, CubaLIF | LI) and concrete(p):
                 tau = _values(p.tau_mem if isinstance(p, CubaLIF) else p.tau)
                 if np.min(tau / (1.0 + _values(p.r))) <= 0 or np.any(_values(p.r) <= -1):
                     _refuse(fw, n, p, "the inferred step min(tau/(1 + r)) must be > 0")

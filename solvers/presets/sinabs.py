@@ -39,6 +39,7 @@ from nirsim.primitives import (
     SumPool2d,
 )
 
+from ..discrete.base import concrete
 from ..discrete.rules import (
     AbstractReading,
     BySubtraction,
@@ -49,7 +50,6 @@ from ..discrete.rules import (
 from ._common import (
     AbstractPreset,
     _check_types,
-    _concrete,
     _li_decay,
     _lif_decay,
     _ones,
@@ -101,7 +101,7 @@ class Sinabs(AbstractPreset):
             p = network.nodes[n]
             if isinstance(p, SumPool2d):
                 _zero_padding(fw, n, p)
-            if not _concrete(p):
+            if not concrete(p):
                 continue
             if isinstance(p, LIF | LI) and np.any(_values(p.v_leak) != 0):
                 _refuse(fw, n, p, "`v_leak` must be 0 (Sinabs refuses it)")

@@ -63,6 +63,7 @@ from nirsim.primitives import (
     SumPool2d,
 )
 
+from ..discrete.base import concrete
 from ..discrete.rules import (
     AbstractReading,
     BySubtraction,
@@ -74,7 +75,6 @@ from ..discrete.rules import (
 from ._common import (
     AbstractPreset,
     _check_types,
-    _concrete,
     _cuba_decay,
     _lif_decay,
     _ones,
@@ -160,7 +160,7 @@ class SnnTorch(AbstractPreset):
         d0 = IMPORT_DT
         for n in network.order:
             p = network.nodes[n]
-            if not _concrete(p):
+            if not concrete(p):
                 continue
             if isinstance(p, IF):
                 _unique(fw, n, p, "v_threshold", p.v_threshold)
