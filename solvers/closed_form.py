@@ -31,17 +31,28 @@ def _no_grad(tree):
     )
 
 
+NEWTON_STEPS = 10  # unrolled, safeguarded Newton iterations per advance
+
+
 def _refine(prim, state, drive, h_max, t):
     """The bracketed, safeguarded Newton search of :func:`first_crossing` (values
-    only: it is called on stopped-gradient arguments)."""
-    f = lambda h: prim.event(prim.propagate(state, drive, h))
+    only: it is called on stopped-gradient arguments), unrolled ``NEWTON_STEPS``
+    times. Returns per neuron ``(x, found, converged, lo, hi)``: the root (where
+    ``converged``), whether a crossing lies in ``(0, h_max]`` and the bracket
+    ``lo < root <= hi`` left by the iterations (where not converged).
+
+    Newton starts at the bracket's lower end, where ``g < 0``: on a rising concave
+    piece (every LIF and IF crossing, most CubaLIF ones) its iterates then increase
+    monotonically to the root without leaving the bracket. A step that leaves the
+    bracket is replaced by a regula-falsi step (Illinois variant), which converges
+    superlinearly where Newton does not."""
 
     def f_and_rate(h):
         s = prim.propagate(state, drive, h)
         return prim.event(s), prim.event_rate(s, drive)
 
-    shape = prim.shape
-    H = jnp.broadcast_to(h_max, shape)
+    f = lambda h: prim.event(prim.propagate(state, drive, h))
+    H = jnp.broadcast_to(h_max, prim.shape)
     hm = jnp.minimum(prim.extremum_time(state, drive), H)
     hm = jnp.where(hm > 0, hm, H)
     f_m = f(hm)
@@ -52,37 +63,42 @@ def _refine(prim, state, drive, h_max, t):
     lo = jnp.where(seg2, hm, 0.0)
     hi = jnp.where(seg1, hm, H)
     tol = 4 * _EPS * (t + h_max)
-
-    def body(c):
-        lo, hi, x, it, conv = c
-        fx, dfx = f_and_rate(x)
-        lo = jnp.where(fx < 0, jnp.maximum(lo, x), lo)
-        hi = jnp.where(fx >= 0, jnp.minimum(hi, x), hi)
+    x = lo
+    fx, dfx = f_and_rate(x)
+    # |g| below its rounding noise: x is a root to working precision
+    ftol = 8 * _EPS * (jnp.abs(prim.threshold()) + jnp.abs(fx) + jnp.abs(f_H))
+    flo, fhi = fx, jnp.where(seg1, f_m, f_H)
+    side = jnp.zeros(prim.shape, jnp.int32)  # which end moved last (Illinois)
+    conv = ~found
+    for _ in range(NEWTON_STEPS):
         xn = x - fx / dfx
         ok = jnp.isfinite(xn) & (xn > lo) & (xn < hi)
-        xn = jnp.where(ok, xn, 0.5 * (lo + hi))
-        conv = (jnp.abs(xn - x) <= tol) | (hi - lo <= tol) | ~found
-        return lo, hi, xn, it + 1, conv
-
-    def cond(c):
-        return jnp.any(~c[4]) & (c[3] < 200)
-
-    def refine(lo, hi):
-        lo, hi, x, _, _ = jax.lax.while_loop(
-            cond, body, (lo, hi, hi, jnp.asarray(0), ~found)
-        )
-        x_up = jnp.minimum(x + tol, hi)
-        return jnp.where(f(x) >= 0, x, jnp.where(f(x_up) >= 0, x_up, hi))
-
-    # Most events (bin edges, input spikes) have no crossing before the horizon.
-    res = jax.lax.cond(jnp.any(found), refine, lambda lo, hi: hi, lo, hi)
-    return res, found
+        rf = lo - flo * (hi - lo) / (fhi - flo)
+        rf_ok = jnp.isfinite(rf) & (rf > lo) & (rf < hi)
+        xn = jnp.where(ok, xn, jnp.where(rf_ok, rf, 0.5 * (lo + hi)))
+        now = (jnp.abs(xn - x) <= tol) | (hi - lo <= tol) | (jnp.abs(fx) <= ftol)
+        x = jnp.where(conv, x, xn)
+        conv = conv | now
+        fx, dfx = f_and_rate(x)
+        below = fx < 0
+        fhi = jnp.where(below & (side < 0), 0.5 * fhi, fhi)
+        flo = jnp.where(~below & (side > 0), 0.5 * flo, flo)
+        lo = jnp.where(below, jnp.maximum(lo, x), lo)
+        flo = jnp.where(below, fx, flo)
+        hi = jnp.where(below, hi, jnp.minimum(hi, x))
+        fhi = jnp.where(below, fhi, fx)
+        side = jnp.where(below, -1, 1)
+    x_up = jnp.minimum(x + tol, hi)
+    x = jnp.where((fx >= 0) | (jnp.abs(fx) <= ftol), x, jnp.where(f(x_up) >= 0, x_up, hi))
+    return x, found, conv, lo, hi
 
 
 def first_crossing(prim, state, drive, h_max, t, min_rate=0.0):
     """Earliest ``h`` in ``(0, h_max]`` with ``prim.event(propagate(state, drive, h))
-    >= 0`` per neuron (``inf`` if none), accurate to a few ulps of ``t + h``; and,
-    per neuron, whether that crossing grazes (its rate ``dv/dt`` below ``min_rate``).
+    >= 0`` per neuron (``inf`` if none), accurate to a few ulps of ``t + h``; per
+    neuron, whether that crossing grazes (its rate ``dv/dt`` below ``min_rate``);
+    and, where the unrolled search did not converge, a safe lower and upper bound
+    ``(lo, hi)`` of the crossing (``lo = inf`` elsewhere).
 
     Differentiable: the root is searched on stopped-gradient values, then one
     differentiable Newton step ``x - g(x)/g'(x)`` whose value is dropped (``x`` is
@@ -91,19 +107,26 @@ def first_crossing(prim, state, drive, h_max, t, min_rate=0.0):
     the primitive's parameters and ``t`` (through ``h_max``). The refinement
     iterations are never differentiated. A grazing crossing (``dg/dh < min_rate``)
     uses ``min_rate`` in the denominator: a finite, clipped derivative."""
-    x, found = _refine(
+    x, found, conv, lo, hi = _refine(
         _no_grad(prim), _no_grad(state), _no_grad(drive), _no_grad(h_max), _no_grad(t)
     )
-    xs = jnp.where(found, x, 0.0)
+    done = found & conv
+    xs = jnp.where(done, x, 0.0)
     s = prim.propagate(state, drive, xs)
     g = prim.event(s)
     rate = prim.event_rate(s, drive)
-    grazing = found & (rate < min_rate)
-    rate = jnp.where(found, jnp.maximum(rate, min_rate), 1.0)
+    grazing = done & (rate < min_rate)
+    rate = jnp.where(done, jnp.maximum(rate, min_rate), 1.0)
     rate = jnp.where(rate > 0, rate, 1.0)  # min_rate 0 and a flat crossing
-    step = jnp.where(found, -g / rate, 0.0)
+    step = jnp.where(done, -g / rate, 0.0)
     xs = xs + (step - jax.lax.stop_gradient(step))
-    return jnp.where(found, xs, jnp.inf), grazing
+    open_ = found & ~conv
+    return (
+        jnp.where(done, xs, jnp.inf),
+        grazing,
+        jnp.where(open_, lo, jnp.inf),
+        jnp.where(open_, hi, jnp.inf),
+    )
 
 
 GRAZING = 1e-6  # a crossing slower than |v_threshold - v_reset| per 1e6 t_end grazes
@@ -120,14 +143,21 @@ def closed_form_advance(network, plan, t_end):
 
     def advance(states, drives, t, h_max):
         crossings, grazing = {}, {}
+        h = h_max
+        lo = hi = jnp.asarray(jnp.inf)
         for n in plan.spiking_neurons:
             prim = network.nodes[n]
-            crossings[n], grazing[n] = first_crossing(
+            crossings[n], grazing[n], lo_n, hi_n = first_crossing(
                 prim, states[n], drives[n], h_max, t, min_rate(prim)
             )
-        h = h_max
-        for hc in crossings.values():
-            h = jnp.minimum(h, jnp.min(hc, initial=jnp.inf))
+            h = jnp.minimum(h, jnp.min(crossings[n], initial=jnp.inf))
+            lo = jnp.minimum(lo, jnp.min(lo_n, initial=jnp.inf))
+            hi = jnp.minimum(hi, jnp.min(hi_n, initial=jnp.inf))
+        # A search cut short: advance no further than its bracket's lower end (no
+        # crossing can lie before it); with nothing gained, retry on (0, hi].
+        # (no further than a step that moves t, else retry at once)
+        lo = jax.lax.stop_gradient(jnp.where(t + lo > t, lo, 0.0))
+        h = jnp.minimum(h, lo)
         new_states = {
             n: network.nodes[n].propagate(states[n], drives[n], h) for n in plan.neurons
         }
@@ -135,7 +165,7 @@ def closed_form_advance(network, plan, t_end):
         n_grazing = jnp.asarray(0, jnp.int32)
         for n in crossings:
             n_grazing = n_grazing + jnp.sum(grazing[n] & flags[n]).astype(jnp.int32)
-        return h, new_states, flags, n_grazing
+        return h, new_states, flags, n_grazing, jnp.where(h > 0, jnp.inf, hi)
 
     return advance
 
