@@ -566,9 +566,19 @@ def _compiled(plan: _CallPlan, rank: int):
             def one(inputs):
                 return solver.solve(network, inputs, ts, t_end, options)
 
-            for _ in range(rank):
-                one = jax.vmap(one)
-            sol = one(inputs)
+            batched = getattr(solver, "solve_batch", None)
+            if rank and batched is not None:
+                # one batch axis, run by the solver itself (no vmap lockstep)
+                shape = jax.tree_util.tree_leaves(inputs)[0].shape[:rank]
+                flat = jax.tree_util.tree_map(
+                    lambda a: a.reshape((-1,) + a.shape[rank:]), inputs
+                )
+                sol = batched(network, flat, ts, t_end, options)
+                sol = jax.tree_util.tree_map(lambda a: a.reshape(shape + a.shape[1:]), sol)
+            else:
+                for _ in range(rank):
+                    one = jax.vmap(one)
+                sol = one(inputs)
             code = results.code_of(sol.result)
             valid = _valid_rows(sol.states, ts, code, sol.failure_time, t_end)
             return sol, valid

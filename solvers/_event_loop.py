@@ -132,10 +132,10 @@ def _record(buf, fired_flat, t, max_spikes):
     return (times, idx, count + k), count + k > max_spikes
 
 
-def _schedule(queue, areas_flat, t, delay_flat):
+def _schedule(queue, areas_flat, t, delay_flat, active=True):
     """Put non-zero impulse areas into a Delay node's queue at ``t + delay``."""
     qt, qi, qa = queue
-    mask = areas_flat != 0
+    mask = (areas_flat != 0) & active
     cap = qt.shape[0]
     free = jnp.nonzero(qt == jnp.inf, size=areas_flat.shape[0], fill_value=cap)[0]
     rank = jnp.cumsum(mask) - 1
@@ -148,10 +148,10 @@ def _schedule(queue, areas_flat, t, delay_flat):
     return (qt, qi, qa), overflow
 
 
-def _deliver(queue, t, n):
+def _deliver(queue, t, n, active=True):
     """Remove the queued impulses due at or before ``t``; their areas per neuron."""
     qt, qi, qa = queue
-    due = qt <= t
+    due = (qt <= t) & active
     areas = jnp.zeros(n).at[jnp.where(due, qi, n)].add(qa, mode="drop")
     qt = jnp.where(due, jnp.inf, qt)
     return (qt, qi, qa), areas
@@ -177,20 +177,34 @@ class Engine:
         self.spiking_nodes = plan.spiking_neurons + plan.thresholds
 
     # ----------------------------------------------------------------- inputs
-    def _impulse_inputs(self, inputs):
-        """``(times, indices, values)`` per impulse input (time-sorted) and the
-        :class:`InputSignals` of the continuous ones."""
-        signals = InputSignals(self.net, inputs, self.plan.continuous_delays)
+    def prepare(self, inputs) -> dict:
+        """What the loop reads of one sample's inputs, built once outside it: the
+        inputs and, per impulse input, its time-sorted ``(times, indices, values)``
+        padded with ``_WINDOW`` empty events (constants for differentiation)."""
         impulses = {}
         for name, v in inputs.items():
             if isinstance(v, Current):
-                if self.options.impulse_grid:
-                    impulses[name] = grid_as_impulses(v, self.net.shape(name))
-                    signals.currents.pop(name)
+                if not self.options.impulse_grid:
+                    continue
+                times, idx, vals = grid_as_impulses(v, self.net.shape(name))
             else:
                 vals = jnp.ones_like(v.times) if v.values is None else v.values
-                impulses[name] = (v.times, v.indices, vals)
-        return impulses, signals
+                times, idx = v.times, v.indices
+            if times.shape[0] == 0:
+                continue
+            w_len = min(_WINDOW, times.shape[0])
+            impulses[name] = (
+                jax.lax.stop_gradient(jnp.concatenate([times, jnp.full(w_len, jnp.inf)])),
+                jnp.concatenate([idx, jnp.full(w_len, -1, idx.dtype)]),
+                jax.lax.stop_gradient(jnp.concatenate([vals, jnp.zeros(w_len)])),
+            )
+        return dict(inputs=inputs, impulses=impulses)
+
+    def _signals(self, inputs) -> InputSignals:
+        signals = InputSignals(self.net, inputs, self.plan.continuous_delays)
+        if self.options.impulse_grid:
+            signals.currents.clear()
+        return signals
 
     def _input_window(self, impulses, ptrs, t):
         """Areas of the (up to ``_WINDOW``) input impulses due at ``t`` from each
@@ -200,16 +214,8 @@ class Engine:
         areas, new_ptrs, more = {}, {}, jnp.asarray(False)
         for name, (times, idx, vals) in impulses.items():
             n = _flat_size(net, name)
-            total = times.shape[0]
-            if total == 0:
-                new_ptrs[name] = ptrs[name]
-                continue
-            w_len = min(_WINDOW, total)
-            times = jax.lax.stop_gradient(
-                jnp.concatenate([times, jnp.full(w_len, jnp.inf)])
-            )
-            idx = jnp.concatenate([idx, jnp.full(w_len, -1, idx.dtype)])
-            vals = jax.lax.stop_gradient(jnp.concatenate([vals, jnp.zeros(w_len)]))
+            w_len = min(_WINDOW, times.shape[0] // 2)
+            total = times.shape[0] - w_len
             ptr = ptrs[name]
             tw, iw, vw = (
                 jax.lax.dynamic_slice(a, (ptr,), (w_len,)) for a in (times, idx, vals)
@@ -228,18 +234,14 @@ class Engine:
     def _next_input_spike(impulses, ptrs):
         nxt = jnp.asarray(jnp.inf)
         for name, (times, _, _) in impulses.items():
-            if times.shape[0] == 0:
-                continue
-            k = ptrs[name]
-            tk = times[jnp.clip(k, 0, times.shape[0] - 1)]
-            nxt = jnp.minimum(nxt, jnp.where(k < times.shape[0], tk, jnp.inf))
-        return jax.lax.stop_gradient(nxt)
+            nxt = jnp.minimum(nxt, times[ptrs[name]])  # the padding is inf
+        return nxt
 
     # ------------------------------------------------------------------ carry
-    def init(self, inputs) -> dict:
-        """The loop's carry at ``t = 0`` for one sample."""
+    def init(self, prep) -> dict:
+        """The loop's carry at ``t = 0`` for one sample (``prep``: :meth:`prepare`)."""
         net, plan, cap = self.net, self.plan, self.options.max_spikes
-        impulses, _ = self._impulse_inputs(inputs)
+        impulses = prep["impulses"]
         states0 = {n: net.nodes[n].init_state() for n in plan.neurons}
         n_save = self.ts.shape[0]
         return dict(
@@ -278,7 +280,7 @@ class Engine:
         return (~c["done"]) & (c["n_events"] < self.options.max_events)
 
     # ------------------------------------------------------------------- step
-    def _fire(self, states, bufs, flags, thr_fire, t):
+    def _fire(self, states, bufs, flags, thr_fire, t, active):
         """One firing round at ``t``: resets, recorded spikes, outgoing areas."""
         net, opts = self.net, self.options
         sources, new_states, new_bufs = {}, dict(states), dict(bufs)
@@ -293,11 +295,13 @@ class Engine:
                 new_states[n] = prim.reset(states[n], fired, opts.subtract)
                 last = jnp.where(jnp.any(fired), net.spiking.index(n), last)
             sources[n] = jnp.where(fired, opts.spike_area, 0.0)
-            new_bufs[n], f = _record(bufs[n], fired.reshape(-1), t, opts.max_spikes)
+            new_bufs[n], f = _record(
+                bufs[n], (fired & active).reshape(-1), t, opts.max_spikes
+            )
             full = full | f
         return new_states, new_bufs, sources, full, last
 
-    def _arrive(self, states, queues, sources, t):
+    def _arrive(self, states, queues, sources, t, active):
         """Push impulse areas from ``sources`` into neurons and Delay queues."""
         net = self.net
         arriving = net.propagate(sources, bias=False)
@@ -309,7 +313,11 @@ class Engine:
         for d in self.plan.delays:
             if d in arriving:
                 q, o = _schedule(
-                    queues[d], arriving[d].reshape(-1), t, net.nodes[d].delay.reshape(-1)
+                    queues[d],
+                    arriving[d].reshape(-1),
+                    t,
+                    net.nodes[d].delay.reshape(-1),
+                    active,
                 )
                 new_queues[d] = q
                 overflow = overflow | o
@@ -327,11 +335,13 @@ class Engine:
             for n, fields in saved.items()
         }
 
-    def step(self, c, inputs) -> dict:
-        """One iteration (see the module docstring) for one sample."""
+    def step(self, c, prep, active=True) -> dict:
+        """One iteration (see the module docstring) for one sample (``prep``:
+        :meth:`prepare`). Where ``active`` is False the carry comes back unchanged
+        (and its buffers are not copied: their writes are dropped)."""
         net, plan, opts, ts = self.net, self.plan, self.options, self.ts
         n_save = ts.shape[0]
-        impulses, signals = self._impulse_inputs(inputs)
+        impulses, signals = prep["impulses"], self._signals(prep["inputs"])
         t = c["t"]
         if opts.progress:
             jax.debug.callback(progress_tick, t, ordered=False)
@@ -339,7 +349,7 @@ class Engine:
         sources, ptrs, more_inputs = self._input_window(impulses, c["ptrs"], t)
         queues = dict(c["queues"])
         for d in plan.delays:
-            queues[d], a = _deliver(queues[d], t, _flat_size(net, d))
+            queues[d], a = _deliver(queues[d], t, _flat_size(net, d), active)
             sources[d] = a.reshape(net.shape(d))
         # 2. continuous drives on [t, B)
         b = jax.lax.stop_gradient(signals.next_break(t))
@@ -355,10 +365,10 @@ class Engine:
             thr_last[n] = x
         # 3. one firing round at t
         states, bufs, fired_sources, full, last = self._fire(
-            c["states"], c["bufs"], c["flags"], thr_fire, t
+            c["states"], c["bufs"], c["flags"], thr_fire, t, active
         )
         sources.update(fired_sources)
-        states, queues, overflow = self._arrive(states, queues, sources, t)
+        states, queues, overflow = self._arrive(states, queues, sources, t, active)
         code = c["code"]
         code = jnp.where(full & (code == 0), results.SPIKE_BUFFER_FULL, code)
         code = jnp.where(overflow & (code == 0), results.DELAY_BUFFER_FULL, code)
@@ -376,7 +386,7 @@ class Engine:
         # samples at t, after the instant settles
         k = c["save_idx"]
         if n_save:
-            due = settled & (k < n_save) & (ts[jnp.clip(k, 0, n_save - 1)] == t)
+            due = settled & active & (k < n_save) & (ts[jnp.clip(k, 0, n_save - 1)] == t)
             saved = self._save(c["saved"], k, states, due)
             k = jnp.where(due, k + 1, k)
             t_save = jnp.where(k < n_save, ts[jnp.clip(k, 0, n_save - 1)], jnp.inf)
@@ -411,17 +421,13 @@ class Engine:
         pick = lambda a, b_: jax.tree_util.tree_map(
             lambda x, y: jnp.where(move, x, y), a, b_
         )
-        return dict(
-            c,
+        new = dict(
             t=jnp.where(move, t_new, t),
             t_cap=jnp.where(move & (h == 0), jax.lax.stop_gradient(t + cap), jnp.inf),
             states=pick(new_states, states),
             flags=pick(flags, no_flags),
-            queues=queues,
-            bufs=bufs,
             ptrs=ptrs,
             thr_last=thr_last,
-            saved=saved,
             save_idx=k,
             rounds=rounds,
             code=code,
@@ -431,6 +437,12 @@ class Engine:
             fail_node=jnp.where(newly, last, c["fail_node"]),
             n_grazing=jnp.where(move, n_grazing, c["n_grazing"]),
         )
+        if active is not True:
+            new = jax.tree_util.tree_map(
+                lambda x, y: jnp.where(active, x, y), new, {k_: c[k_] for k_ in new}
+            )
+        # the buffers: writes dropped where inactive
+        return dict(c, queues=queues, bufs=bufs, saved=saved, **new)
 
     # ----------------------------------------------------------------- result
     def solution(self, final) -> results.Solution:
@@ -464,12 +476,78 @@ def run_event_loop(
     """Simulate one sample (see the module docstring and :class:`Engine`).
     Returns a :class:`~nirsim.solvers.results.Solution`."""
     eng = Engine(network, ts, t_end, options, plan, advance)
+    prep = eng.prepare(inputs)
     final = _while(
         eng.running,
-        lambda c: eng.step(c, inputs),
-        eng.init(inputs),
+        lambda c: eng.step(c, prep),
+        eng.init(prep),
         adjoint,
         options.max_events,
         checkpoints,
     )
     return eng.solution(final)
+
+
+def _take(tree, idx):
+    return jax.tree_util.tree_map(lambda a: a[idx], tree)
+
+
+def _put(tree, idx, sub):
+    return jax.tree_util.tree_map(lambda a, b: a.at[idx].set(b), tree, sub)
+
+
+def run_event_loop_batch(
+    network,
+    inputs: dict,
+    ts,
+    t_end: float,
+    options,
+    plan: Plan,
+    advance: Callable,
+    adjoint: str = "forward",
+    checkpoints: int | None = None,
+):
+    """Simulate a batch (``inputs`` with one leading batch axis) without lockstep.
+
+    ``vmap`` of a while loop runs every sample until the busiest one is done, and
+    copies each sample's whole carry (spike buffers included) at every iteration.
+    Here every sample keeps its own clock and a finished sample's writes are
+    dropped; and when no more than half of a bucket of ``S`` samples is still
+    running, those are gathered into a bucket of ``S // 2`` and continue there
+    (buckets ``B, B/2, ..., 1``: ``log2 B`` loops, each ending when half its samples
+    are done; the last one runs a single sample unbatched, where the search for a
+    crossing is skipped when no neuron can reach threshold). Returns a batched
+    :class:`~nirsim.solvers.results.Solution`."""
+    eng = Engine(network, ts, t_end, options, plan, advance)
+    prep = jax.vmap(eng.prepare)(inputs)
+    carry = jax.vmap(eng.init)(prep)
+    running = jax.vmap(eng.running)
+    vstep = jax.vmap(eng.step)
+    size = jax.tree_util.tree_leaves(carry)[0].shape[0]
+
+    def loop(c, p, s):
+        if s == 1:
+            c1 = _while(
+                eng.running,
+                lambda x: eng.step(x, _take(p, 0)),
+                _take(c, 0),
+                adjoint,
+                options.max_events,
+                checkpoints,
+            )
+            return jax.tree_util.tree_map(lambda a: a[None], c1)
+        half = s // 2
+        c = _while(
+            lambda x: jnp.sum(running(x)) > half,
+            lambda x: vstep(x, p, running(x)),
+            c,
+            adjoint,
+            options.max_events,
+            checkpoints,
+        )
+        # the (at most half) samples still running, first
+        order = jnp.argsort(~running(c), stable=True)[:half]
+        return _put(c, order, loop(_take(c, order), _take(p, order), half))
+
+    final = loop(carry, prep, size)
+    return jax.vmap(eng.solution)(final)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 from nirsim._errors import GraphError
 
-from ._event_loop import check_adjoint, make_plan, run_event_loop
+from ._event_loop import check_adjoint, make_plan, run_event_loop, run_event_loop_batch
 from .base import AbstractSolver, SimOptions
 from .structure import check_delays_and_thresholds, continuous_delays, coupling_report
 
@@ -63,33 +63,49 @@ def _refine(prim, state, drive, h_max, t):
     lo = jnp.where(seg2, hm, 0.0)
     hi = jnp.where(seg1, hm, H)
     tol = 4 * _EPS * (t + h_max)
-    x = lo
-    fx, dfx = f_and_rate(x)
-    # |g| below its rounding noise: x is a root to working precision
-    ftol = 8 * _EPS * (jnp.abs(prim.threshold()) + jnp.abs(fx) + jnp.abs(f_H))
-    flo, fhi = fx, jnp.where(seg1, f_m, f_H)
-    side = jnp.zeros(prim.shape, jnp.int32)  # which end moved last (Illinois)
-    conv = ~found
-    for _ in range(NEWTON_STEPS):
-        xn = x - fx / dfx
-        ok = jnp.isfinite(xn) & (xn > lo) & (xn < hi)
-        rf = lo - flo * (hi - lo) / (fhi - flo)
-        rf_ok = jnp.isfinite(rf) & (rf > lo) & (rf < hi)
-        xn = jnp.where(ok, xn, jnp.where(rf_ok, rf, 0.5 * (lo + hi)))
-        now = (jnp.abs(xn - x) <= tol) | (hi - lo <= tol) | (jnp.abs(fx) <= ftol)
-        x = jnp.where(conv, x, xn)
-        conv = conv | now
+    f_hi = jnp.where(seg1, f_m, f_H)
+
+    def search(lo, hi):
+        x = lo
         fx, dfx = f_and_rate(x)
-        below = fx < 0
-        fhi = jnp.where(below & (side < 0), 0.5 * fhi, fhi)
-        flo = jnp.where(~below & (side > 0), 0.5 * flo, flo)
-        lo = jnp.where(below, jnp.maximum(lo, x), lo)
-        flo = jnp.where(below, fx, flo)
-        hi = jnp.where(below, hi, jnp.minimum(hi, x))
-        fhi = jnp.where(below, fhi, fx)
-        side = jnp.where(below, -1, 1)
-    x_up = jnp.minimum(x + tol, hi)
-    x = jnp.where((fx >= 0) | (jnp.abs(fx) <= ftol), x, jnp.where(f(x_up) >= 0, x_up, hi))
+        # |g| below its rounding noise: x is a root to working precision
+        ftol = 8 * _EPS * (jnp.abs(prim.threshold()) + jnp.abs(fx) + jnp.abs(f_H))
+        flo, fhi = fx, f_hi
+        side = jnp.zeros(prim.shape, jnp.int32)  # which end moved last (Illinois)
+        conv = ~found
+        for _ in range(NEWTON_STEPS):
+            # materialise each iteration: XLA would otherwise fuse (and recompute) the
+            # whole unrolled chain into every consumer
+            x, fx, dfx, lo, hi, flo, fhi, side, conv = jax.lax.optimization_barrier(
+                (x, fx, dfx, lo, hi, flo, fhi, side, conv)
+            )
+            xn = x - fx / dfx
+            ok = jnp.isfinite(xn) & (xn > lo) & (xn < hi)
+            rf = lo - flo * (hi - lo) / (fhi - flo)
+            rf_ok = jnp.isfinite(rf) & (rf > lo) & (rf < hi)
+            xn = jnp.where(ok, xn, jnp.where(rf_ok, rf, 0.5 * (lo + hi)))
+            now = (jnp.abs(xn - x) <= tol) | (hi - lo <= tol) | (jnp.abs(fx) <= ftol)
+            x = jnp.where(conv, x, xn)
+            conv = conv | now
+            fx, dfx = f_and_rate(x)
+            below = fx < 0
+            fhi = jnp.where(below & (side < 0), 0.5 * fhi, fhi)
+            flo = jnp.where(~below & (side > 0), 0.5 * flo, flo)
+            lo = jnp.where(below, jnp.maximum(lo, x), lo)
+            flo = jnp.where(below, fx, flo)
+            hi = jnp.where(below, hi, jnp.minimum(hi, x))
+            fhi = jnp.where(below, fhi, fx)
+            side = jnp.where(below, -1, 1)
+        x_up = jnp.minimum(x + tol, hi)
+        x = jnp.where(
+            (fx >= 0) | (jnp.abs(fx) <= ftol), x, jnp.where(f(x_up) >= 0, x_up, hi)
+        )
+        return x, conv, lo, hi
+
+    # Most advances (bin edges, input spikes) find no crossing: skip the search.
+    x, conv, lo, hi = jax.lax.cond(
+        jnp.any(found), search, lambda lo, hi: (hi, ~found, lo, hi), lo, hi
+    )
     return x, found, conv, lo, hi
 
 
@@ -210,8 +226,16 @@ class ClosedForm(AbstractSolver):
             )
 
     def solve(self, network, inputs, ts, t_end, options: SimOptions):
+        return self._run(run_event_loop, network, inputs, ts, t_end, options)
+
+    def solve_batch(self, network, inputs, ts, t_end, options: SimOptions):
+        """:meth:`solve` for inputs with one leading batch axis, without lockstep
+        (see :func:`nirsim.solvers._event_loop.run_event_loop_batch`)."""
+        return self._run(run_event_loop_batch, network, inputs, ts, t_end, options)
+
+    def _run(self, loop, network, inputs, ts, t_end, options):
         plan = make_plan(network, continuous_delays(network))
-        return run_event_loop(
+        return loop(
             network,
             inputs,
             ts,

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optimistix as optx
 
-from ._event_loop import make_plan, run_event_loop
+from ._event_loop import make_plan, run_event_loop, run_event_loop_batch
 from .base import AbstractSolver, SimOptions
 from .structure import check_delays_and_thresholds, continuous_delays
 
@@ -107,9 +107,17 @@ class Diffrax(AbstractSolver):
         check_delays_and_thresholds(network)
 
     def solve(self, network, inputs, ts, t_end, options: SimOptions):
+        return self._run(run_event_loop, network, inputs, ts, t_end, options)
+
+    def solve_batch(self, network, inputs, ts, t_end, options: SimOptions):
+        """:meth:`solve` for inputs with one leading batch axis, without lockstep
+        (see :func:`nirsim.solvers._event_loop.run_event_loop_batch`)."""
+        return self._run(run_event_loop_batch, network, inputs, ts, t_end, options)
+
+    def _run(self, loop, network, inputs, ts, t_end, options):
         plan = make_plan(network, continuous_delays(network))
         controller = diffrax.PIDController(rtol=options.rtol, atol=options.atol)
         advance = diffrax_advance(
             network, plan, self.solver, options, controller, self.max_steps
         )
-        return run_event_loop(network, inputs, ts, t_end, options, plan, advance)
+        return loop(network, inputs, ts, t_end, options, plan, advance)

@@ -30,12 +30,17 @@ class Ideal(AbstractSolver):
     def check(self, network) -> None:
         check_delays_and_thresholds(network)
 
-    def solve(self, network, inputs, ts, t_end, options: SimOptions):
+    def _inner(self, network):
         if coupling_report(network):
-            inner = Diffrax()
-        else:
-            inner = ClosedForm(adjoint=self.adjoint, checkpoints=self.checkpoints)
-        return inner.solve(network, inputs, ts, t_end, options)
+            return Diffrax()
+        return ClosedForm(adjoint=self.adjoint, checkpoints=self.checkpoints)
+
+    def solve(self, network, inputs, ts, t_end, options: SimOptions):
+        return self._inner(network).solve(network, inputs, ts, t_end, options)
+
+    def solve_batch(self, network, inputs, ts, t_end, options: SimOptions):
+        """:meth:`solve` for inputs with one leading batch axis, without lockstep."""
+        return self._inner(network).solve_batch(network, inputs, ts, t_end, options)
 
 
 registry.register("ideal", lambda dt: Ideal(), needs_dt=False)
