@@ -69,12 +69,20 @@ def diffrax_advance(network, plan, solver, options, controller, max_steps):
             hit = event_result & jnp.asarray(sol.event_mask) & jnp.isfinite(t_hit)
         else:
             hit = jnp.asarray(False)
-        flags = {}
+        # the neuron(s) whose crossing ended the step: the largest event value
+        # among the neurons that rose during it, over all spiking nodes (a neuron
+        # resting just below threshold, in this node or another, must not fire)
+        events, rose = {}, {}
+        emax = jnp.asarray(-jnp.inf)
         for n in plan.spiking_neurons:
-            e = network.nodes[n].event(new_states[n])
-            emax = jnp.max(e, initial=-jnp.inf)
+            events[n] = network.nodes[n].event(new_states[n])
+            rose[n] = events[n] > network.nodes[n].event(states[n])
+            emax = jnp.maximum(emax, jnp.max(jnp.where(rose[n], events[n], -jnp.inf)))
+        flags = {}
+        for n, e in events.items():
             flags[n] = (
                 hit
+                & rose[n]
                 & (e >= emax)
                 & (e > -1e-6 * (1 + jnp.abs(network.nodes[n].threshold())))
             )
