@@ -106,11 +106,20 @@ HOMOGENEOUS = {
 }
 
 
-def _nonnegative(x, name):
-    v = float(x)
+def _sigma(x) -> Array:
+    """A standard deviation: a finite number >= 0, held as an array (traced, so
+    models that differ only in magnitudes share one compiled program)."""
+    if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer) and x.ndim == 0:
+        x = float(x)
+    if isinstance(x, jax.core.Tracer):
+        return x
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise InputError(f"a standard deviation must be a number, got {x!r}") from None
     if not (np.isfinite(v) and v >= 0):
-        raise InputError(f"{name} must be a finite number >= 0, got {x!r}")
-    return v
+        raise InputError(f"a standard deviation must be finite and >= 0, got {x!r}")
+    return jnp.asarray(v)
 
 
 class CADC(eqx.Module):
@@ -159,16 +168,12 @@ class Mismatch(eqx.Module):
     read-out codes (:class:`CADC`). Defaults are assumptions **[open]** (see the
     module docstring)."""
 
-    tau_mem: float = eqx.field(static=True, default=0.05)
-    tau_syn: float = eqx.field(static=True, default=0.05)
-    gain: float = eqx.field(static=True, default=0.05)
-    v_leak: float = eqx.field(static=True, default=2.0)
-    v_threshold: float = eqx.field(static=True, default=2.0)
-    v_reset: float = eqx.field(static=True, default=2.0)
-
-    def __check_init__(self):
-        for f in self.__dataclass_fields__:
-            _nonnegative(getattr(self, f), f"Mismatch.{f}")
+    tau_mem: Array = eqx.field(converter=_sigma, default=0.05)
+    tau_syn: Array = eqx.field(converter=_sigma, default=0.05)
+    gain: Array = eqx.field(converter=_sigma, default=0.05)
+    v_leak: Array = eqx.field(converter=_sigma, default=2.0)
+    v_threshold: Array = eqx.field(converter=_sigma, default=2.0)
+    v_reset: Array = eqx.field(converter=_sigma, default=2.0)
 
     @classmethod
     def none(cls) -> Mismatch:
@@ -181,13 +186,9 @@ class Noise(eqx.Module):
     shifted per neuron for the whole trial, ``readout`` added to every membrane
     sample before the CADC rounds it. Defaults are assumptions **[open]**."""
 
-    v_leak: float = eqx.field(static=True, default=1.0)
-    v_threshold: float = eqx.field(static=True, default=1.0)
-    readout: float = eqx.field(static=True, default=1.0)
-
-    def __check_init__(self):
-        for f in self.__dataclass_fields__:
-            _nonnegative(getattr(self, f), f"Noise.{f}")
+    v_leak: Array = eqx.field(converter=_sigma, default=1.0)
+    v_threshold: Array = eqx.field(converter=_sigma, default=1.0)
+    readout: Array = eqx.field(converter=_sigma, default=1.0)
 
     @classmethod
     def none(cls) -> Noise:
@@ -202,10 +203,31 @@ def _seed(x) -> Array:
     return jnp.asarray(x, jnp.uint32)
 
 
-def quantise_weights(w: Array, scale, bits: int = 6) -> Array:
+def _bits(x) -> Array:
+    """A weight bit width 1..16 as an array (a traced value, so a sweep over bit
+    widths compiles once)."""
+    if isinstance(x, jax.Array) and x.ndim == 0 and jnp.issubdtype(x.dtype, jnp.integer):
+        return x.astype(jnp.int32)
+    if isinstance(x, bool) or not isinstance(x, int | np.integer) or not 1 <= x <= 16:
+        raise InputError(f"weight_bits must be an integer 1..16, got {x!r}")
+    return jnp.asarray(x, jnp.int32)
+
+
+def _flag(x) -> Array:
+    """A switch held as a boolean array (traced: both settings share one program)."""
+    if isinstance(x, jax.core.Tracer):
+        return x
+    if not isinstance(x, bool | np.bool_) and not (
+        isinstance(x, jax.Array) and x.ndim == 0 and x.dtype == jnp.bool_
+    ):
+        raise InputError(f"readout must be True or False, got {x!r}")
+    return jnp.asarray(bool(x))
+
+
+def quantise_weights(w: Array, scale, bits=6) -> Array:
     """The chip's integer weights ``clip(round(scale w), -(2^bits - 1), 2^bits - 1)``,
     halves away from zero (straight-through gradient inside the range)."""
-    top = 2**bits - 1
+    top = (2 ** jnp.asarray(bits, jnp.int32) - 1).astype(w.dtype)
     return jnp.clip(fp.round_half_away(w * scale), -top, top)
 
 
@@ -219,7 +241,10 @@ class BrainScaleS2(AbstractChipModel):
     * ``weight_scale``: chip weight per graph unit (64, hxtorch's; ``None``: per
       ``Linear`` ``(2^weight_bits - 1) / max|W|``); ``weight_bits``: 6 on the chip;
     * ``readout``: membrane samples through the 8-bit CADC (``cadc``); ``raw``:
-      the Trace holds the codes;
+      the Trace holds the codes (with ``readout=False``, ``v`` unrounded in the
+      graph's units either way); magnitudes, seeds, ``weight_bits`` and
+      ``readout`` are traced, so models that differ only in them share one compiled
+      program;
     * ``speedup``: chip time is graph time divided by it (1000).
     """
 
@@ -228,8 +253,8 @@ class BrainScaleS2(AbstractChipModel):
     mismatch: Mismatch = Mismatch()
     noise: Noise = Noise()
     weight_scale: float | None = eqx.field(static=True, default=64.0)
-    weight_bits: int = eqx.field(static=True, default=6)
-    readout: bool = eqx.field(static=True, default=True)
+    weight_bits: Array = eqx.field(converter=_bits, default=6)
+    readout: Array = eqx.field(converter=_flag, default=True)
     cadc: CADC = CADC()
     raw: bool = eqx.field(static=True, default=False)
     speedup: float = eqx.field(static=True, default=1000.0)
@@ -240,10 +265,6 @@ class BrainScaleS2(AbstractChipModel):
     def __check_init__(self):
         if self.weight_scale is not None:
             positive_number(self.weight_scale, "weight_scale")
-        if not isinstance(self.weight_bits, int) or not 1 <= self.weight_bits <= 16:
-            raise InputError(
-                f"weight_bits must be an integer 1..16, got {self.weight_bits!r}"
-            )
         positive_number(self.speedup, "speedup")
 
     def chip_time(self, t) -> float:
@@ -263,16 +284,13 @@ class BrainScaleS2(AbstractChipModel):
 
     def _draw(self, key, index: int, prim, sig) -> dict[str, Array]:
         """Standard-normal draws per neuron of node number ``index`` times ``sig``
-        (field -> sigma), zeros where sigma is 0 (no key is consumed for them)."""
+        (field -> sigma; exactly 0 where sigma is 0)."""
         key = jax.random.fold_in(key, index)
         dtype = prim.v_leak.dtype
         out = {}
         for k, (field, sigma) in enumerate(sig.items()):
-            if sigma == 0:
-                out[field] = jnp.zeros(prim.v_leak.shape, dtype)
-            else:
-                z = jax.random.normal(jax.random.fold_in(key, k), prim.v_leak.shape, dtype)
-                out[field] = sigma * z
+            z = jax.random.normal(jax.random.fold_in(key, k), prim.v_leak.shape, dtype)
+            out[field] = jnp.where(sigma > 0, sigma * z, 0.0).astype(dtype)
         return out
 
     def chip_network(self, network, trial_key=None):
@@ -344,8 +362,6 @@ class BrainScaleS2(AbstractChipModel):
             subtract=False,
         )
         sol = Ideal().solve(chip, inputs, ts, t_end, options)
-        if not self.readout:
-            return sol
         read_key = jax.random.fold_in(trial_key, 2**31 - 1)
         states = dict(sol.states)
         for index, name in enumerate(network.order):
@@ -355,15 +371,12 @@ class BrainScaleS2(AbstractChipModel):
             fields = dict(states[name])
             v = fields["v"]
             lsb = self.cadc.lsb(prim)
-            noise = 0.0
-            if self.noise.readout > 0:
-                k = jax.random.fold_in(read_key, index)
-                noise = self.noise.readout * jax.random.normal(k, v.shape, v.dtype)
+            k = jax.random.fold_in(read_key, index)
+            z = jax.random.normal(k, v.shape, v.dtype)
+            noise = jnp.where(self.noise.readout > 0, self.noise.readout * z, 0.0)
             codes = self.cadc.codes(v, prim.v_leak, lsb, noise)
-            if self.raw:
-                fields["v"] = codes
-            else:
-                fields["v"] = prim.v_leak + (codes - self.cadc.leak_code) * lsb
+            read = codes if self.raw else prim.v_leak + (codes - self.cadc.leak_code) * lsb
+            fields["v"] = jnp.where(self.readout, read, v)
             states[name] = fields
         return dataclasses.replace(sol, states=states)
 
@@ -428,7 +441,8 @@ class BrainScaleS2(AbstractChipModel):
             p = network.nodes[n]
             if isinstance(p, Linear):
                 s = self.scale(p)
-                top = 2**self.weight_bits - 1
+                bits = int(self.weight_bits)
+                top = 2**bits - 1
                 out.append(
                     entry(
                         n,
@@ -436,7 +450,7 @@ class BrainScaleS2(AbstractChipModel):
                         p.weight,
                         self.chip_weights(p),
                         unit=s,
-                        note=f"{self.weight_bits}-bit signed, clip(round("
+                        note=f"{bits}-bit signed, clip(round("
                         f"{float(s):.6g} w), -{top}, {top}), halves away from zero",
                     )
                 )
@@ -477,7 +491,7 @@ class BrainScaleS2(AbstractChipModel):
                     )
                     if e.rel_change:
                         out.append(dataclasses.replace(e, action="changed"))
-                if self.mismatch.gain > 0:
+                if float(self.mismatch.gain) > 0:
                     out.append(
                         entry(
                             n,
@@ -488,7 +502,7 @@ class BrainScaleS2(AbstractChipModel):
                             note="fixed-pattern mismatch of the synaptic input",
                         )
                     )
-                if self.readout:
+                if bool(self.readout):
                     lsb = self.cadc.lsb(p)
                     out.append(
                         entry(

@@ -200,7 +200,7 @@ def test_cadc_settings_are_checked():
         CADC(leak_code=150.0, threshold_code=80.0)
     with pytest.raises(nirsim.InputError, match="bits"):
         CADC(bits=0)
-    with pytest.raises(nirsim.InputError, match="Mismatch.tau_mem"):
+    with pytest.raises(nirsim.InputError, match="standard deviation must be finite"):
         Mismatch(tau_mem=-0.1)
     with pytest.raises(nirsim.InputError, match="seed"):
         BrainScaleS2(seed=-1)
@@ -425,3 +425,38 @@ def test_cli_info_and_run(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     trace = nirsim.load_trace(out_path)
     assert trace.spike_counts("lif").sum() > 0
+
+
+def test_magnitudes_seeds_and_bit_width_share_one_program():
+    # they are traced values: a sweep over them compiles once
+    from nirsim import _simulate
+
+    net, x = _driven()
+    run = lambda m: nirsim.simulate(net, x, t_end=0.01, save_dt=1e-3, solver=m)
+    run(BrainScaleS2(weight_scale=None, weight_bits=4))
+    compiled = len(_simulate._JITTED)
+    run(BrainScaleS2(weight_scale=None, weight_bits=7, seed=9, trial=3, readout=False,
+                     mismatch=Mismatch(tau_mem=0.2), noise=Noise(readout=0.0)))  # fmt: skip
+    assert len(_simulate._JITTED) == compiled
+
+
+def test_gradients_reach_the_weights_through_the_roundings():
+    # straight-through rounding of the weights and of the read-out: d(sum v)/dw of
+    # one sub-threshold PSP is the sum over samples of dv/dw = v / w_chip (v is linear
+    # in the chip weight), computed from the closed form
+    import jax
+
+    net = nirsim.load(_graph([[0.3]], _cuba(1, vth=10.0)))
+    t0 = 1e-3
+    x = Spikes(np.array([t0]), np.array([0]), n_neurons=1)
+
+    def loss(net, readout):
+        model = BrainScaleS2(mismatch=Mismatch.none(), noise=Noise.none(), readout=readout)
+        tr = nirsim.simulate(net, x, t_end=0.02, save_dt=1e-3, solver=model)
+        return tr.states["lif"]["v"].sum()
+
+    ts = np.arange(1, 21) * 1e-3
+    expected = _psp(ts - t0, 1.0).sum()  # d/dw of sum _psp(t, w_chip): w_chip = w + const
+    for readout in (False, True):
+        g = jax.grad(loss)(net, readout)
+        np.testing.assert_allclose(float(g.nodes["w"].weight[0, 0]), expected, rtol=1e-6)
