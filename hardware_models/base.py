@@ -1,7 +1,10 @@
-r"""The abstract hardware model: a chip's reading of a Network on the discrete engine.
+r"""The abstract chip models: a chip's reading of a Network.
 
-A hardware model is a discrete solver (:class:`~nirsim.solvers.AbstractDiscrete`)
-made of two layers, kept apart as in ``../shared/HARDWARE.md``:
+Every chip model (:class:`AbstractChipModel`) maps the node types its vendor's
+importer maps, refuses what the chip cannot hold and reports its mapping. A digital
+chip's model (:class:`AbstractHardwareModel`) is a discrete solver
+(:class:`~nirsim.solvers.AbstractDiscrete`) made of two layers, kept apart as in
+``../shared/HARDWARE.md``:
 
 1. **the mapping**: how the vendor's NIR importer turns ``tau``, ``r``,
    ``v_threshold`` and weights into chip numbers. It is written once per model as
@@ -40,6 +43,7 @@ import numpy as np
 
 from nirsim._errors import GraphError
 from nirsim.primitives.base import is_concrete
+from nirsim.solvers.base import AbstractSolver
 from nirsim.solvers.discrete.base import AbstractDiscrete, AbstractSpikeUnit, GridAsCurrent
 
 
@@ -101,7 +105,7 @@ class MappingReport:
     or refused (one :class:`MappingEntry` each), for ``nirsim info --backend``."""
 
     model: str
-    dt: float
+    dt: float | None  # the chip's step (None: a continuous-time chip)
     entries: tuple[MappingEntry, ...]
 
     def find(self, node: str, field: str) -> MappingEntry:
@@ -119,7 +123,8 @@ class MappingReport:
         head = ("node", "field", "action", "NIR", "chip", "chip raw", "rel. change", "")
         rows = [head] + [e.row() for e in self.entries]
         widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
-        lines = [f"mapping to {self.model} (dt = {self.dt:g} s):"]
+        when = "continuous time" if self.dt is None else f"dt = {self.dt:g} s"
+        lines = [f"mapping to {self.model} ({when}):"]
         for r in rows:
             cells = [c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)] + [r[-1]]
             lines.append("  " + "  ".join(cells).rstrip())
@@ -172,13 +177,17 @@ def ignored(node: str, field: str, nir, used, note: str = "") -> MappingEntry:
     return e
 
 
-# ------------------------------------------------------------------ the model
-class AbstractHardwareModel(AbstractDiscrete):
-    """A chip's reading of a Network (see the module docstring).
+# ------------------------------------------------------------------ the models
+class AbstractChipModel(AbstractSolver):
+    """What every chip model shares, whatever advances its time: the node types its
+    vendor's importer maps (others are refused), the limits it refuses with the
+    node named, and the mapping report.
 
-    Subclasses (final) provide :attr:`name`, :attr:`supported` (the node types the
-    chip's importer maps), :meth:`rule`, :meth:`rewrite` of weight nodes,
-    :meth:`limits` (what the chip cannot hold) and :meth:`report`.
+    Subclasses provide :attr:`name`, :attr:`supported`, :meth:`limits` (what the
+    chip cannot hold) and :meth:`report`. Digital chips are
+    :class:`AbstractHardwareModel` (the discrete engine with integer step rules);
+    an analog chip that runs in continuous time (BrainScaleS-2) derives from this
+    class directly and solves with the ideal solver.
     """
 
     raw: eqx.AbstractVar[bool]
@@ -186,9 +195,6 @@ class AbstractHardwareModel(AbstractDiscrete):
     name: ClassVar[str]
     #: node types the vendor's importer maps (others are refused)
     supported: ClassVar[tuple[type, ...]]
-
-    spike_unit = OneEvent()
-    grid_reading = GridAsCurrent()
 
     # -- what the chip refuses
     def refuse(self, name: str, prim, reason: str):
@@ -216,6 +222,19 @@ class AbstractHardwareModel(AbstractDiscrete):
     @abc.abstractmethod
     def report(self, network) -> MappingReport:
         """What the mapping does to each parameter of ``network`` (concrete)."""
+
+
+class AbstractHardwareModel(AbstractChipModel, AbstractDiscrete):
+    """A digital chip's reading of a Network on the discrete engine (see the module
+    docstring).
+
+    Subclasses (final) provide :attr:`name`, :attr:`supported` (the node types the
+    chip's importer maps), :meth:`rule`, :meth:`rewrite` of weight nodes,
+    :meth:`limits` (what the chip cannot hold) and :meth:`report`.
+    """
+
+    spike_unit = OneEvent()
+    grid_reading = GridAsCurrent()
 
 
 def concrete(tree: Any) -> bool:

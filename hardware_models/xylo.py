@@ -404,6 +404,80 @@ class Xylo(AbstractHardwareModel):
                 "neurons (a CubaLIF node feeding an Output node)"
             )
 
+    def specification(self, network) -> dict:
+        """The chip's integer configuration of ``network`` (concrete, checked), in
+        the layout of Rockpool's ``XyloSim.from_specification`` (xylosim's
+        ``XyloLayer``): ``weights_in (inputs, hidden)``, ``weights_rec (hidden,
+        hidden)``, ``weights_out (hidden, outputs)``, per-neuron ``dash_mem``,
+        ``dash_syn``, ``threshold``, ``bias`` and their ``*_out`` versions, and the
+        three weight shifts. Neurons are numbered node by node in the network's
+        order; the vendor's simulator run on it gives the raster of this model."""
+        self.check(network)
+        dt = float(self.dt)
+        outs = self.outputs(network)
+        hidden = [
+            n
+            for n in network.order
+            if isinstance(network.nodes[n], CubaLIF) and n not in outs
+        ]
+        output = [n for n in network.order if n in outs]
+
+        def offsets(names):
+            out, k = {}, 0
+            for n in names:
+                out[n] = k
+                k += int(np.prod(network.shape(n)))
+            return out, k
+
+        at_in, n_in = offsets(network.inputs)
+        at_hid, n_hid = offsets(hidden)
+        at_out, n_out = offsets(output)
+        w_in = np.zeros((n_in, n_hid), np.int64)
+        w_rec = np.zeros((n_hid, n_hid), np.int64)
+        w_out = np.zeros((n_hid, n_out), np.int64)
+        for n in network.order:
+            p = network.nodes[n]
+            if not isinstance(p, WEIGHTS):
+                continue
+            src, dst = network.predecessors(n)[0], network.successors(n)[0]
+            w = np.asarray(self.chip_weights(network, n, p), np.int64).T  # (pre, post)
+            if src in at_in:
+                block, i, j = w_in, at_in[src], at_hid[dst]
+            elif dst in at_out:
+                block, i, j = w_out, at_hid[src], at_out[dst]
+            else:
+                block, i, j = w_rec, at_hid[src], at_hid[dst]
+            block[i : i + w.shape[0], j : j + w.shape[1]] += w
+
+        def numbers(names):
+            got = [
+                neuron_numbers(network.nodes[n], dt, self.scale(network, n)) for n in names
+            ]
+            return {
+                k: np.concatenate([np.asarray(g[k]).reshape(-1) for g in got]).astype(
+                    np.int64
+                )
+                for k in ("dash_mem", "dash_syn", "thr", "bias")
+            }
+
+        hid, out = numbers(hidden), numbers(output)
+        return {
+            "weights_in": w_in,
+            "weights_rec": w_rec,
+            "weights_out": w_out,
+            "dash_mem": hid["dash_mem"],
+            "dash_syn": hid["dash_syn"],
+            "threshold": hid["thr"],
+            "bias": hid["bias"],
+            "dash_mem_out": out["dash_mem"],
+            "dash_syn_out": out["dash_syn"],
+            "threshold_out": out["thr"],
+            "bias_out": out["bias"],
+            "weight_shift_in": self.shifts[0],
+            "weight_shift_rec": self.shifts[1],
+            "weight_shift_out": self.shifts[2],
+        }
+
     def report(self, network) -> MappingReport:
         dt = float(self.dt)
         out = []

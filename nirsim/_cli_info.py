@@ -182,13 +182,13 @@ def main(args) -> int:
 def mapping_report(net: Network, backend: str, dt: float | None) -> str:
     """The mapping report of hardware model ``backend`` for ``net``; a graph the
     chip cannot hold raises the model's :class:`GraphError` after the report."""
-    from nirsim.hardware_models import AbstractHardwareModel
+    from nirsim.hardware_models import AbstractChipModel
     from nirsim.solvers import registry
 
     from ._errors import InputError
 
     solver = registry.get_solver(backend, dt)
-    if not isinstance(solver, AbstractHardwareModel):
+    if not isinstance(solver, AbstractChipModel):
         raise InputError(
             f"--backend {backend!r} is not a hardware model: the mapping report is "
             "printed for chip models only"

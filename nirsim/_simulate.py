@@ -19,7 +19,7 @@ from ._errors import InputError, NirsimError, SimulationError, positive_number
 from ._network import Network, load
 from ._trace import Trace
 from .solvers import registry, results
-from .solvers.base import SimOptions as SimOptions_
+from .solvers.base import BATCH_AXIS, SimOptions as SimOptions_
 from .solvers.discrete.base import AbstractDiscrete
 
 RESETS = ("to_v_reset", "subtract")
@@ -576,8 +576,8 @@ def _compiled(plan: _CallPlan, rank: int):
                 sol = batched(network, flat, ts, t_end, options)
                 sol = jax.tree_util.tree_map(lambda a: a.reshape(shape + a.shape[1:]), sol)
             else:
-                for _ in range(rank):
-                    one = jax.vmap(one)
+                for k in range(rank):  # named, so a solver can tell samples apart
+                    one = jax.vmap(one, axis_name=BATCH_AXIS.format(k))
                 sol = one(inputs)
             code = results.code_of(sol.result)
             valid = _valid_rows(sol.states, ts, code, sol.failure_time, t_end)

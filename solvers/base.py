@@ -12,8 +12,35 @@ import abc
 from typing import ClassVar
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
 
 from nirsim._custom_types import Array
+
+#: Name of the ``k``-th batch axis :func:`nirsim.simulate` maps ``solve`` over
+#: (``k = 0``: the last batch axis), so a solver can tell the samples apart.
+BATCH_AXIS = "nirsim_batch{}"
+
+#: Most batch axes :func:`batch_index` looks for.
+MAX_BATCH_AXES = 8
+
+
+def batch_index() -> Array:
+    """The flat (row-major) index of the sample being solved within the batch of a
+    :func:`nirsim.simulate` call (0 for an unbatched call), for solvers that draw
+    randomness per sample (a chip's trial noise). Traceable; call it inside
+    :meth:`AbstractSolver.solve`."""
+    index = jnp.zeros((), jnp.uint32)
+    stride = 1
+    for k in range(MAX_BATCH_AXES):
+        name = BATCH_AXIS.format(k)
+        try:
+            i = jax.lax.axis_index(name)
+        except NameError:  # no such axis: the batch has k axes
+            break
+        index = index + jnp.asarray(i, jnp.uint32) * jnp.uint32(stride)
+        stride = stride * jax.lax.axis_size(name)
+    return index
 
 
 class SimOptions(eqx.Module):

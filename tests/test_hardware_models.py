@@ -562,6 +562,45 @@ def test_xylo_delays_input_clipping_and_quantisation():
     assert g.report(net).find("win", "weight").chip_raw == 64
 
 
+def test_xylo_recurrent_spikes_arrive_one_step_later():
+    # hid(1) with a recurrent weight: win = 1 -> 127, wrec = 0.5 -> round(63.5) = 64
+    # (one scale per target neuron: 127 / max(1, 0.5)); threshold round(0.1 * 127) =
+    # 13, dash_syn = 2. One input event in step 0: i = 127 - 31 = 96, v = 96, 7
+    # spikes (96 // 13), v = 5. Step 1: the 7 spikes of step 0 add 7 * 64 = 448:
+    # i = 96 + 448 = 544 - 136 = 408. Two steps of latency (the engine's cycle edge
+    # on top of Xylo's late delivery) would leave step 1 at 96 - 24 = 72.
+    nodes = {
+        "input": nir.Input(input_type=np.array([1])),
+        "win": nir.Linear(_a(1.0).reshape(1, 1)),
+        "hid": _xcuba(1, vth=0.1),
+        "wrec": nir.Linear(_a(0.5).reshape(1, 1)),
+        "wout": nir.Linear(_a(1.0).reshape(1, 1)),
+        "out": _xcuba(1, vth=0.5),
+        "output": nir.Output(output_type=np.array([1])),
+    }
+    edges = [
+        ("input", "win"),
+        ("win", "hid"),
+        ("hid", "wrec"),
+        ("wrec", "hid"),
+        ("hid", "wout"),
+        ("wout", "out"),
+        ("out", "output"),
+    ]
+    net = nirsim.load(nir.NIRGraph(nodes=nodes, edges=edges))
+    x = np.zeros((2, 1))
+    x[0, 0] = 1
+    tr = nirsim.simulate(
+        net,
+        Current(x, 1e-4),
+        t_end=2e-4,
+        save_dt=1e-4,
+        solver=nirsim.hardware_models.Xylo(1e-4, raw=True),
+    )
+    assert np.asarray(tr.states["hid"]["i_syn"])[:, 0].tolist() == [96, 408]
+    assert np.asarray(tr.spikes["hid"].counts)[:, 0].tolist()[0] == 7
+
+
 def test_xylo_refusals():
     from nirsim.hardware_models import Xylo, XyloV1
 

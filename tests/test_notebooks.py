@@ -61,6 +61,9 @@ print("NIRSIM_PROBE " + _json.dumps({
     "cuba_refused": cuba_refused,
     "sweep": [[solver, dt, errors] for (solver, dt), errors in sweep.items()],
     "sweep_dts": SWEEP_DTS,
+    "bss2": bss2,
+    "bits_sweep": [[bits, s] for bits, s in bits_sweep.items()],
+    "xylo_sweep": [[dt, s] for dt, s in xylo_sweep.items()],
 }))
 """,
 }
@@ -247,5 +250,26 @@ def test_hardware_model_error_notebook():
         # stamped at the start of their step).
         assert b["f1"] == 1.0, solver
         assert b["mean_abs_dt"] <= fine * (1 + 1e-9), solver
-    # The paper's figure, the rasters, the overview and the error-vs-dt figure.
-    assert _images(nb) >= 4
+    # Chip models: Loihi 2 and SpiNNaker2 hold the LIF and fire one step after the
+    # ideal bins (each Dense / projection delivers a step late: the bins of the
+    # paper's Loihi trace and of py-spinnaker2's Brian2 trace); Xylo and BrainScaleS-2
+    # map CubaLIF only and Speck IF only.
+    for name in ("loihi2", "spinnaker2"):
+        assert bins[name] == [b + 1 for b in PAPER_BINS], name
+        assert {(name, d) for d in probe["sweep_dts"]} <= set(sweep), name
+    for name in ("xylo", "speck", "brainscales2"):
+        assert name in probe["lif_refused"], name
+    assert "CubaLIF" in refused["speck"]
+    assert {"loihi2", "spinnaker2", "xylo", "brainscales2"} <= ran
+    assert [dt for dt, _ in probe["xylo_sweep"]] == probe["sweep_dts"]
+    # BrainScaleS-2: each source of error is switched on in turn; mismatch adds to the
+    # membrane error of the weights alone, and two trials of one chip differ.
+    bss2 = probe["bss2"]
+    assert bss2["+ mismatch"]["v_rms"] > bss2["weights only"]["v_rms"]
+    assert bss2["+ trial noise"] != bss2["+ trial noise (trial 1)"]
+    # Weight bit width: more bits, smaller membrane error.
+    bits = dict((b, s) for b, s in probe["bits_sweep"])
+    assert bits[max(bits)]["v_rms"] < bits[min(bits)]["v_rms"]
+    # The paper's figure, the rasters, the overview, the error-vs-dt figure and the
+    # error-vs-bits figure.
+    assert _images(nb) >= 5

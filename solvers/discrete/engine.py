@@ -313,10 +313,12 @@ def _bin_average(vals, bin_dt, n_steps, dt):
     return (integral[1:] - integral[:-1]) / jnp.asarray(dt, vals.dtype)
 
 
-def step_order(network) -> tuple[str, ...]:
+def step_order(network, late=frozenset()) -> tuple[str, ...]:
     """A topological order of all edges but those that close a cycle (reverse
-    post-order of a depth-first search from the graph inputs)."""
-    succ = {n: network.successors(n) for n in network.order}
+    post-order of a depth-first search from the graph inputs). Edges out of the
+    nodes in ``late`` carry the previous step anyway, so they impose no order: a
+    cycle through one of them is closed there, and takes one step, not two."""
+    succ = {n: () if n in late else network.successors(n) for n in network.order}
     seen: set[str] = set()
     post: list[str] = []
     for root in tuple(network.inputs) + tuple(network.order):
@@ -341,10 +343,8 @@ class Plan:
     """The static structure of one step (built while tracing, in plain Python)."""
 
     def __init__(self, network, prims, rules, inputs, impulse_grid: bool, solver):
-        self.order = step_order(network)
-        pos = {n: i for i, n in enumerate(self.order)}
         self.kind: dict[str, str] = {}
-        for n in self.order:
+        for n in network.order:
             prim = network.nodes[n]
             if isinstance(prim, Input):
                 kind = "input"
@@ -359,6 +359,14 @@ class Plan:
             else:
                 kind = "neuron"
             self.kind[n] = kind
+
+        def late(p):
+            if self.kind[p] == "spiking" and solver.delivers_late(network, p):
+                return True
+            return solver.dense_delay and isinstance(network.nodes[p], WEIGHT_NODES)
+
+        self.order = step_order(network, frozenset(n for n in network.order if late(n)))
+        pos = {n: i for i, n in enumerate(self.order)}
         self.stateful = tuple(
             n for n in self.order if self.kind[n] in ("neuron", "spiking")
         )
@@ -369,11 +377,6 @@ class Plan:
         }
         # of the stateless nodes as the solver reads them (a rewrite may drop a bias)
         self.has_bias = {n: "bias" in type(p).param_names for n, p in prims.items()}
-
-        def late(p):
-            if self.kind[p] == "spiking" and solver.delivers_late(network, p):
-                return True
-            return solver.dense_delay and isinstance(network.nodes[p], WEIGHT_NODES)
 
         self.reads: dict[str, tuple[tuple[str, bool], ...]] = {}
         carried = set()
