@@ -50,6 +50,7 @@ from ._params import (
 from ._step import Trainer as Trainer, TrainState as TrainState
 from ._yinyang import (
     yin_yang as yin_yang,
+    yin_yang_chip_form as yin_yang_chip_form,
     yin_yang_loss as yin_yang_loss,
     yin_yang_network as yin_yang_network,
     yin_yang_solver as yin_yang_solver,
