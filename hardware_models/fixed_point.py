@@ -33,11 +33,15 @@ def straight_through(x: Array, q: Array) -> Array:
 
     Written ``q + (x - stop_gradient(x))`` rather than ``x + stop_gradient(q - x)``:
     the second form rounds ``q - x`` and can miss ``q`` by an ulp, the first adds an
-    exact zero. ``q`` is cast to ``x``'s dtype (an integer ``q`` of a chip's step is
-    exact in float32 up to ``2^24``)."""
+    exact zero. Where ``x`` is not finite (a degenerate mapping, e.g. a neuron whose
+    input weights are all 0 gets an infinite scale) the zero is taken as is and the
+    gradient there is 0, so the value is still ``q``. ``q`` is cast to ``x``'s dtype
+    (an integer ``q`` of a chip's step is exact in float32 up to ``2^24``)."""
     x = jnp.asarray(x)
     q = jnp.asarray(q).astype(x.dtype)
-    return q + (x - jax.lax.stop_gradient(x))
+    finite = jnp.isfinite(jax.lax.stop_gradient(x))
+    safe = jnp.where(finite, x, 0.0)
+    return q + (safe - jax.lax.stop_gradient(safe))
 
 
 def round_toward_zero(x: Array) -> Array:

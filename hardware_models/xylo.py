@@ -130,7 +130,7 @@ class PerChannel(AbstractQuantisation):
     """``s_i = 127 / max|W[i, :]|`` per target neuron (``channel_quantize``)."""
 
     def scale(self, max_abs_per_neuron, population_max):
-        return 127.0 / max_abs_per_neuron
+        return per_max(max_abs_per_neuron)
 
 
 class Global(AbstractQuantisation):
@@ -138,7 +138,14 @@ class Global(AbstractQuantisation):
     (``global_quantize``)."""
 
     def scale(self, max_abs_per_neuron, population_max):
-        return jnp.broadcast_to(127.0 / population_max, max_abs_per_neuron.shape)
+        return jnp.broadcast_to(per_max(population_max), max_abs_per_neuron.shape)
+
+
+def per_max(m: Array) -> Array:
+    """``127 / m``: ``inf`` where ``m = 0`` (a neuron with no non-zero input weight),
+    with a finite gradient there (0) rather than ``0 * inf``."""
+    safe = jnp.where(m > 0, m, 1.0)
+    return jnp.where(m > 0, 127.0 / safe, jnp.inf)
 
 
 # ------------------------------------------------------------------ integer helpers
@@ -393,8 +400,12 @@ class Xylo(AbstractHardwareModel):
 
     def chip_weights(self, network, name, prim) -> Array:
         target = network.successors(name)[0]
-        s = self.scale(network, target)
-        return jnp.clip(fp.round_half_even(prim.weight * s[:, None]), -128, 127)
+        s = self.scale(network, target)[:, None]
+        # a row of zeros (scale inf) maps to zeros, not to 0 * inf
+        scaled = jnp.where(
+            jnp.isfinite(s), prim.weight * jnp.where(jnp.isfinite(s), s, 1.0), 0.0
+        )
+        return jnp.clip(fp.round_half_even(scaled), -128, 127)
 
     def rewrite(self, network, name, primitive):
         if not isinstance(primitive, WEIGHTS):

@@ -47,6 +47,11 @@ def test_straight_through_returns_q_bit_for_bit():
     np.testing.assert_array_equal(np.asarray(out), np.asarray(q))
     # an integer q (a chip's state) comes back as x's float type
     assert fp.straight_through(x[:3], q[:3].astype(jnp.int32)).dtype == x.dtype
+    # a non-finite x (a degenerate mapping) still gives q, and a zero gradient
+    bad = jnp.asarray([jnp.inf, -jnp.inf, jnp.nan, 2.5])
+    out, g = jax.vmap(jax.value_and_grad(lambda v: fp.straight_through(v, 3.0)))(bad)
+    assert np.asarray(out).tolist() == [3.0] * 4
+    assert np.asarray(g).tolist() == [0.0, 0.0, 0.0, 1.0]
 
 
 def test_clip_is_a_masked_identity():
@@ -89,7 +94,9 @@ def _loihi_net(seed=0):
 
 def _xylo_net(seed=0):
     rng = np.random.default_rng(seed)
-    return _chain(_cuba, rng.normal(1, 0.5, (4, 2)), rng.normal(0, 0.3, (2, 4)))
+    w1 = rng.normal(1, 0.5, (4, 2))
+    w1[1] = 0.0  # a neuron with no input: per-channel scale 127/0 = inf, no NaN
+    return _chain(_cuba, w1, rng.normal(0, 0.3, (2, 4)))
 
 
 def _speck_net(seed=0):
