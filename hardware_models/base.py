@@ -29,6 +29,21 @@ What every hardware model shares, unlike the ideal model:
   mapping's scale), or the raw chip numbers with ``raw=True``;
 * a graph the chip cannot hold is refused before running, by :meth:`check`, with
   a :class:`~nirsim.GraphError` naming the node, the field and the limit.
+
+**Gradients (quantisation-aware training).** ``jax.grad`` of a loss on
+``nirsim.simulate(net, x, solver=chip)`` reaches the Network's parameters while the
+forward pass stays the chip's, bit for bit. A chip's step rule runs its integer step
+for the values and, beside it, the same step on floats holding the chip's integers
+for the gradient (``relaxed_step`` in each model), joined by
+:func:`~nirsim.hardware_models.fixed_point.straight_through` (``q + (x -
+stop_gradient(x))``: the value ``q``, the derivative of ``x``). The rules, the same
+in every model: a **rounding** (of a parameter, of a decay, a shift) is the identity;
+a **clip** or **saturation** is a masked identity (1 inside the range, 0 outside); a
+**spike** is the chip's decision with the ``surrogate``'s derivative of
+``(v - threshold)`` in the graph's units (:func:`nirsim.solvers.surrogate.heaviside`),
+times the chip's spike count where several fit in a step; a **reset** is the
+rule's own formula applied to that spike. Values recorded with ``raw=True`` (chip
+integers) carry no gradient; SpiNNaker2 steps float32 and needs no relaxed copy.
 """
 
 from __future__ import annotations

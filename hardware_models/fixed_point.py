@@ -8,6 +8,9 @@ Two kinds of functions:
   with a **straight-through** gradient (the derivative of the identity), so
   ``jax.grad`` of a loss through a chip model reaches the Network's parameters the
   way quantisation-aware training expects;
+* **clipping** to a chip's range, :func:`clip`: a *masked* identity (gradient 1
+  inside the range, 0 outside), as ``jnp.clip``: a parameter pinned at the chip's
+  limit does not move the chip's number, and its gradient says so;
 * **integer operations** of a chip's step (on ``int32`` arrays, no gradient):
   :func:`shift_right` (arithmetic, i.e. floor), :func:`shift`, :func:`mul_shift_trunc0`
   (``trunc0(x * m / 2^k)`` without 64-bit integers), :func:`saturate`, :func:`wrap`.
@@ -25,8 +28,20 @@ from nirsim._custom_types import Array
 
 
 def straight_through(x: Array, q: Array) -> Array:
-    """``q`` in the forward pass, the gradient of ``x`` in the backward pass."""
-    return x + jax.lax.stop_gradient(q - x)
+    """``q`` in the forward pass, bit for bit, and the gradient of ``x`` in the
+    backward pass (``d/dx = 1``), for finite ``x``.
+
+    Written ``q + (x - stop_gradient(x))`` rather than ``x + stop_gradient(q - x)``:
+    the second form rounds ``q - x`` and can miss ``q`` by an ulp, the first adds an
+    exact zero. Where ``x`` is not finite (a degenerate mapping, e.g. a neuron whose
+    input weights are all 0 gets an infinite scale) the zero is taken as is and the
+    gradient there is 0, so the value is still ``q``. ``q`` is cast to ``x``'s dtype
+    (an integer ``q`` of a chip's step is exact in float32 up to ``2^24``)."""
+    x = jnp.asarray(x)
+    q = jnp.asarray(q).astype(x.dtype)
+    finite = jnp.isfinite(jax.lax.stop_gradient(x))
+    safe = jnp.where(finite, x, 0.0)
+    return q + (safe - jax.lax.stop_gradient(safe))
 
 
 def round_toward_zero(x: Array) -> Array:

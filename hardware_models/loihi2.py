@@ -59,8 +59,14 @@ recorded ``v`` reads 128 (chip units) in the step of a spike, as the on-chip pro
 of the published traces does (the dynamics carry on from 0); ``raw=True``: the
 Trace holds the chip integers ``u`` and ``v``.
 
-Gradients: the mapping's roundings are straight-through, but the integer step
-carries none (spikes are exact 0/1 counts).
+Gradients (quantisation-aware training): ``jax.grad`` through ``Loihi2`` reaches the
+Network's weights, time constants and thresholds. The forward pass is the chip's,
+bit for bit; backward, every rounding of the mapping and of the step (truncations,
+shifts, the mixed-mode lost bit) is the identity (straight-through), every clip and
+saturation a masked identity (1 inside the range, 0 outside), the current's wrap the
+identity, and each spike the ``surrogate``'s derivative of ``(v - vth << 6)`` in the
+graph's units (:func:`relaxed_step`). With ``raw=True`` the recorded chip integers
+carry no gradient.
 """
 
 from __future__ import annotations
@@ -74,7 +80,7 @@ import numpy as np
 from nirsim._custom_types import Array
 from nirsim.primitives import LIF, Affine, CubaLIF, Input, Linear, Output
 from nirsim.solvers.discrete.base import AbstractStepRule, Drive, checked_dt, float_dtype
-from nirsim.solvers.surrogate import AbstractSurrogate, FastSigmoid
+from nirsim.solvers.surrogate import AbstractSurrogate, FastSigmoid, heaviside
 
 from . import fixed_point as fp
 from .base import AbstractHardwareModel, MappingReport, entry, ignored
@@ -118,7 +124,9 @@ def sign_mode(w) -> str:
 
 # ------------------------------------------------------------------ the mappings
 class LoihiParams(eqx.Module):
-    """A neuron population's chip numbers (int32) and its unit conversion."""
+    """A neuron population's chip numbers and its unit conversion: ``int32`` for
+    :func:`step`; in :class:`LoihiRule`, floats holding the same integers (with
+    straight-through gradients)."""
 
     du: Array
     dv: Array
@@ -174,44 +182,98 @@ class LoihiState(eqx.Module):
 
 
 class LoihiRule(AbstractStepRule):
-    """One Loihi 2 LIF population (see the module docstring)."""
+    """One Loihi 2 LIF population (see the module docstring).
+
+    The rule runs the chip's integer :func:`step` and, beside it, the same step on
+    floats with every quantisation passed straight through (:func:`relaxed_step`),
+    which gives the gradient only: its parameters and state are floats holding the
+    chip's integers (forward values exactly those of :func:`step`), each new value is
+    ``straight_through(relaxed, chip)`` and each spike the chip's decision with the
+    surrogate's derivative."""
 
     weight_exp: int = eqx.field(static=True, default=0)
     probe: bool = eqx.field(static=True, default=False)
     raw: bool = eqx.field(static=True, default=False)
+    surrogate: AbstractSurrogate = FastSigmoid()
 
     def interpret(self, primitive, dt, options):
+        # floats holding the chip's integers, gradients straight through the mapping
         num = neuron_numbers(primitive, dt)
-        i32 = lambda x: fp.as_int(jnp.clip(x, 0, 4095))
-        zero = jnp.zeros(num["dv"].shape, jnp.int32)
+        dtype = float_dtype(primitive)
+        zero = jnp.zeros(num["dv"].shape, dtype)
         return LoihiParams(
-            du=i32(num["du"]),
-            dv=i32(num["dv"]),
-            vth=fp.as_int(jnp.clip(num["vth"], 0, 131071)),
+            du=fp.clip(num["du"], 0, 4095).astype(dtype),
+            dv=fp.clip(num["dv"], 0, 4095).astype(dtype),
+            vth=fp.clip(num["vth"], 0, 131071).astype(dtype),
             bias_mant=zero,
             bias_exp=zero,
-            v_unit=num["v_unit"].astype(float_dtype(primitive)),
+            v_unit=num["v_unit"].astype(dtype),
             cuba=isinstance(primitive, CubaLIF),
         )
 
     def init(self, params, dt):
-        zero = jnp.zeros(params.dv.shape, jnp.int32)
+        zero = jnp.zeros(params.dv.shape, params.v_unit.dtype)
         return LoihiState(zero, zero, jnp.zeros(params.dv.shape, bool))
 
     def step(self, params, state, drive: Drive, dt):
-        return step(
-            params, state, fp.as_int(drive.current + drive.impulse), self.weight_exp
+        a_in = drive.current + drive.impulse
+        ints = LoihiParams(
+            *(fp.as_int(x) for x in (params.du, params.dv, params.vth)),
+            *(fp.as_int(x) for x in (params.bias_mant, params.bias_exp)),
+            params.v_unit,
+            params.cuba,
+        )
+        held = LoihiState(fp.as_int(state.u), fp.as_int(state.v), state.spiked)
+        chip, spiked = step(ints, held, fp.as_int(a_in), self.weight_exp)
+        return relaxed_step(
+            params, state, a_in, chip, spiked, self.weight_exp, self.surrogate
         )
 
     def observe(self, params, state):
-        v = jnp.where(state.spiked, 128, state.v) if self.probe else state.v
+        v = jnp.where(state.spiked, 128.0, state.v) if self.probe else state.v
         if self.raw:
-            return {"u": state.u, "v": v}
+            return {"u": fp.as_int(state.u), "v": fp.as_int(v)}
         unit = params.v_unit
         out = {"v": v / unit}
         if params.cuba:
             out = {"i_syn": state.u / unit, "v": v / unit}
         return out
+
+
+def relaxed_step(
+    params: LoihiParams,
+    state: LoihiState,
+    a_in: Array,
+    chip: LoihiState,
+    spiked: Array,
+    weight_exp: int,
+    surrogate: AbstractSurrogate,
+):
+    """The chip's step ``chip, spiked`` (from :func:`step`) with the gradient of the
+    step on floats: ``params`` and ``state`` are floats holding the chip's integers,
+    ``a_in`` the summed weights as a float (their gradient reaches the Network).
+
+    Each quantisation of :func:`step` passes the gradient straight through: the
+    truncated decays ``trunc0(x m / 4096)`` as ``x m / 4096``, the shifts as
+    multiplications by ``2^k``, the current's wrap (derivative 1 wherever it is
+    defined) as the identity; the saturation of ``v`` as a masked identity
+    (:func:`fixed_point.clip`); the spike ``v > vth << 6`` as the surrogate's
+    derivative of ``(v - 64 vth) / v_unit`` (graph units); the reset to 0 as
+    ``v - z v`` (the surrogate spike ``z`` carrying gradient, as the engine's
+    :class:`~nirsim.solvers.ToZero`). The values returned are the chip's, bit for
+    bit."""
+    a = a_in * 2.0**weight_exp
+    u = state.u * (4096.0 - (params.du + 1.0)) / 4096.0 + 64.0 * a
+    bias = params.bias_mant * 2.0**params.bias_exp
+    v = state.v * (4096.0 - params.dv) / 4096.0 + u + bias
+    v = fp.clip(v, -(MAX_UV - 1), MAX_UV - 1)
+    z = heaviside((v - 64.0 * params.vth) / params.v_unit, surrogate, True)
+    z = fp.straight_through(z, spiked)
+    v = v - z * v
+    new = LoihiState(
+        fp.straight_through(u, chip.u), fp.straight_through(v, chip.v), chip.spiked
+    )
+    return new, z
 
 
 def step(params: LoihiParams, state: LoihiState, a_in: Array, weight_exp: int = 0):
@@ -244,7 +306,12 @@ class Loihi2(AbstractHardwareModel):
     dense_delay = True
 
     def rule(self, network, name, primitive):
-        return LoihiRule(weight_exp=self.weight_exp, probe=self.probe, raw=self.raw)
+        return LoihiRule(
+            weight_exp=self.weight_exp,
+            probe=self.probe,
+            raw=self.raw,
+            surrogate=self.surrogate,
+        )
 
     def rewrite(self, network, name, primitive):
         if not isinstance(primitive, Affine | Linear):

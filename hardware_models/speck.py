@@ -32,6 +32,12 @@ where ``v > 0`` (no cap); ``v -= n thr``; ``v = max(v, -thr)``; spike counts pas
 the next layer in the same step. 16-bit overflow of the state is not modelled
 (**[open]** on the chip): the state is held in 32 bits.
 
+**Gradients** (quantisation-aware training): the forward pass is the chip's, bit for
+bit; backward, the roundings pass straight through (identity), the clips are masked
+identities, and each spike count has the ``surrogate``'s derivative of
+``(v - thr) / s`` (:func:`relaxed_step`). With ``raw=True`` the recorded chip
+integers carry no gradient.
+
 **Limits** (refused before running, naming node and limit): kernels square and
 smaller than 16, stride 1, 2, 4 or 8, padding 0..7, dilation 1, groups 1; pooling
 kernels 1, 2 or 4 (square, stride equal to the kernel, no padding); at most 1024
@@ -62,7 +68,7 @@ from nirsim.primitives import (
     SumPool2d,
 )
 from nirsim.solvers.discrete.base import AbstractStepRule, Drive, checked_dt, float_dtype
-from nirsim.solvers.surrogate import AbstractSurrogate, FastSigmoid
+from nirsim.solvers.surrogate import AbstractSurrogate, FastSigmoid, heaviside
 
 from . import fixed_point as fp
 from .base import AbstractHardwareModel, MappingReport, entry, ignored
@@ -82,15 +88,23 @@ def side_scale(x: Array, bits: int) -> Array:
 
 # ------------------------------------------------------------------ the step rule
 class SpeckParams(eqx.Module):
+    """A layer's threshold (``int32`` for :func:`step`; in :class:`SpeckRule`, a
+    float holding the same integer, with a straight-through gradient) and its scale
+    ``s`` (chip units per graph unit)."""
+
     thr: Array
     scale: Array
 
 
 class SpeckRule(AbstractStepRule):
-    """One Speck IF layer (see the module docstring)."""
+    """One Speck IF layer (see the module docstring). As
+    :class:`~nirsim.hardware_models.loihi2.LoihiRule`: the chip's integer
+    :func:`step` gives the values, :func:`relaxed_step` the gradient; the state is a
+    float holding the chip's integer ``v``."""
 
     scale: Array
     raw: bool = eqx.field(static=True, default=False)
+    surrogate: AbstractSurrogate = FastSigmoid()
 
     @property
     def spikes_per_step(self):
@@ -98,20 +112,22 @@ class SpeckRule(AbstractStepRule):
 
     def interpret(self, primitive, dt, options):
         thr = fp.round_half_even(primitive.v_threshold * self.scale)
+        dtype = float_dtype(primitive)
         return SpeckParams(
-            thr=fp.as_int(jnp.clip(thr, 1, 32767)),
-            scale=jnp.broadcast_to(self.scale, thr.shape).astype(float_dtype(primitive)),
+            thr=fp.clip(thr, 1, 32767).astype(dtype),
+            scale=jnp.broadcast_to(self.scale, thr.shape).astype(dtype),
         )
 
     def init(self, params, dt):
-        return jnp.zeros(params.thr.shape, jnp.int32)
+        return jnp.zeros(params.thr.shape, params.scale.dtype)
 
     def step(self, params, state, drive: Drive, dt):
-        v, n = step(params.thr, state, fp.as_int(drive.current + drive.impulse))
-        return v, n.astype(params.scale.dtype)
+        x = drive.current + drive.impulse
+        v, n = step(fp.as_int(params.thr), fp.as_int(state), fp.as_int(x))
+        return relaxed_step(params, state, x, v, n, self.surrogate)
 
     def observe(self, params, state):
-        return {"v": state if self.raw else state / params.scale}
+        return {"v": fp.as_int(state) if self.raw else state / params.scale}
 
 
 def step(thr: Array, v: Array, x: Array):
@@ -120,6 +136,20 @@ def step(thr: Array, v: Array, x: Array):
     n = jnp.where(v > 0, v // thr, 0)
     v = v - n * thr
     return jnp.maximum(v, -thr), n
+
+
+def relaxed_step(params: SpeckParams, v, x, chip_v, n, surrogate: AbstractSurrogate):
+    """The chip's step ``chip_v, n`` (from :func:`step`) with the gradient of the
+    step on floats: the count is the chip's ``n`` times the 0/1 decision
+    ``v >= thr`` with the surrogate's derivative of ``(v - thr) / s`` (graph units),
+    the reset ``v - n thr``, the lower clamp a masked identity. The values returned
+    are the chip's, bit for bit."""
+    v = v + x
+    z = heaviside((v - params.thr) / params.scale, surrogate, False)
+    z = fp.straight_through(z, n >= 1)
+    spikes = z * jnp.maximum(n, 1).astype(z.dtype)
+    v = jnp.maximum(v - spikes * params.thr, -params.thr)
+    return fp.straight_through(v, chip_v), spikes
 
 
 # ------------------------------------------------------------------ the model
@@ -180,7 +210,9 @@ class Speck(AbstractHardwareModel):
 
     # -- the discrete solver
     def rule(self, network, name, primitive):
-        return SpeckRule(scale=self.scale(network, name), raw=self.raw)
+        return SpeckRule(
+            scale=self.scale(network, name), raw=self.raw, surrogate=self.surrogate
+        )
 
     def rewrite(self, network, name, primitive):
         if isinstance(primitive, AvgPool2d):

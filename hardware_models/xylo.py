@@ -43,6 +43,14 @@ In the graph's units ``v = v_chip / s`` and ``i_syn = i_chip / s``.
 4. while ``v >= thr`` and fewer than ``max`` spikes: emit, ``v -= thr`` (``max`` = 31
    for hidden, 1 for output neurons).
 
+Gradients (quantisation-aware training): the forward pass is the chip's, bit for
+bit; backward, the mapping's roundings and the step's shifts pass straight through
+(identity), clips and int16 saturations are masked identities (1 inside the range,
+0 outside), and each spike count has the ``surrogate``'s derivative of
+``(v - thr) / s`` (:func:`relaxed_step`). The weight scale ``s`` is a function of
+the weights and is differentiated as such. With ``raw=True`` the recorded chip
+integers carry no gradient.
+
 Deviation from xylosim: the step's weighted input is added to ``i_syn`` as one
 saturating sum, whereas the chip saturates after each event. They differ only when
 partial sums of mixed-sign events cross ``+-2^15`` within one step.
@@ -69,7 +77,7 @@ from nirsim._custom_types import Array, Shape
 from nirsim._errors import GraphError, InputError
 from nirsim.primitives import AbstractStateless, Affine, CubaLIF, Input, Linear, Output
 from nirsim.solvers.discrete.base import AbstractStepRule, Drive, checked_dt, float_dtype
-from nirsim.solvers.surrogate import AbstractSurrogate, FastSigmoid
+from nirsim.solvers.surrogate import AbstractSurrogate, FastSigmoid, heaviside
 
 from . import fixed_point as fp
 from .base import AbstractHardwareModel, MappingReport, entry, ignored
@@ -122,7 +130,7 @@ class PerChannel(AbstractQuantisation):
     """``s_i = 127 / max|W[i, :]|`` per target neuron (``channel_quantize``)."""
 
     def scale(self, max_abs_per_neuron, population_max):
-        return 127.0 / max_abs_per_neuron
+        return per_max(max_abs_per_neuron)
 
 
 class Global(AbstractQuantisation):
@@ -130,7 +138,14 @@ class Global(AbstractQuantisation):
     (``global_quantize``)."""
 
     def scale(self, max_abs_per_neuron, population_max):
-        return jnp.broadcast_to(127.0 / population_max, max_abs_per_neuron.shape)
+        return jnp.broadcast_to(per_max(population_max), max_abs_per_neuron.shape)
+
+
+def per_max(m: Array) -> Array:
+    """``127 / m``: ``inf`` where ``m = 0`` (a neuron with no non-zero input weight),
+    with a finite gradient there (0) rather than ``0 * inf``."""
+    safe = jnp.where(m > 0, m, 1.0)
+    return jnp.where(m > 0, 127.0 / safe, jnp.inf)
 
 
 # ------------------------------------------------------------------ integer helpers
@@ -178,6 +193,10 @@ class XyloDense(AbstractStateless):
 
 # ------------------------------------------------------------------ the step rule
 class XyloParams(eqx.Module):
+    """A population's chip numbers (``int32`` for :func:`step`; in
+    :class:`XyloRule`, floats holding the same integers, with straight-through
+    gradients) and its weight scale ``s`` (chip units per graph unit)."""
+
     dash_syn: Array
     dash_mem: Array
     thr: Array
@@ -191,12 +210,17 @@ class XyloState(eqx.Module):
 
 
 class XyloRule(AbstractStepRule):
-    """One population of Xylo LIF neurons (see the module docstring)."""
+    """One population of Xylo LIF neurons (see the module docstring).
+
+    As :class:`~nirsim.hardware_models.loihi2.LoihiRule`: the chip's integer
+    :func:`step` gives the values, :func:`relaxed_step` on floats holding the same
+    integers gives the gradient."""
 
     scale: Array
     v2: bool = eqx.field(static=True, default=True)
     max_spikes: int = eqx.field(static=True, default=31)
     raw: bool = eqx.field(static=True, default=False)
+    surrogate: AbstractSurrogate = FastSigmoid()
 
     @property
     def spikes_per_step(self):
@@ -204,26 +228,33 @@ class XyloRule(AbstractStepRule):
 
     def interpret(self, primitive, dt, options):
         num = neuron_numbers(primitive, dt, self.scale)
+        dtype = float_dtype(primitive)
         return XyloParams(
-            dash_syn=fp.as_int(num["dash_syn"]),
-            dash_mem=fp.as_int(num["dash_mem"]),
-            thr=fp.as_int(num["thr"]),
-            bias=fp.as_int(num["bias"]),
-            scale=num["scale"].astype(float_dtype(primitive)),
+            dash_syn=num["dash_syn"].astype(dtype),
+            dash_mem=num["dash_mem"].astype(dtype),
+            thr=num["thr"].astype(dtype),
+            bias=num["bias"].astype(dtype),
+            scale=num["scale"].astype(dtype),
         )
 
     def init(self, params, dt):
-        z = jnp.zeros(params.thr.shape, jnp.int32)
+        z = jnp.zeros(params.thr.shape, params.scale.dtype)
         return XyloState(z, z)
 
     def step(self, params, state, drive: Drive, dt):
-        x = fp.as_int(drive.current + drive.impulse)
-        state, n = step(params, state, x, self.v2, self.max_spikes)
-        return state, n.astype(params.scale.dtype)
+        x = drive.current + drive.impulse
+        ints = XyloParams(
+            *(fp.as_int(p) for p in (params.dash_syn, params.dash_mem)),
+            *(fp.as_int(p) for p in (params.thr, params.bias)),
+            params.scale,
+        )
+        held = XyloState(fp.as_int(state.i_syn), fp.as_int(state.v))
+        chip, n = step(ints, held, fp.as_int(x), self.v2, self.max_spikes)
+        return relaxed_step(params, state, x, chip, n, self.v2, self.surrogate)
 
     def observe(self, params, state):
         if self.raw:
-            return {"i_syn": state.i_syn, "v": state.v}
+            return {"i_syn": fp.as_int(state.i_syn), "v": fp.as_int(state.v)}
         return {"i_syn": state.i_syn / params.scale, "v": state.v / params.scale}
 
 
@@ -241,6 +272,43 @@ def step(params: XyloParams, state: XyloState, x: Array, v2: bool, max_spikes: i
     thr = jnp.maximum(params.thr, 1)
     n = jnp.where(v >= thr, jnp.minimum(v // thr, max_spikes), 0)
     return XyloState(i, v - n * thr), n
+
+
+def relaxed_step(
+    params: XyloParams,
+    state: XyloState,
+    x: Array,
+    chip: XyloState,
+    n: Array,
+    v2: bool,
+    surrogate: AbstractSurrogate,
+):
+    """The chip's step ``chip, n`` (from :func:`step`) with the gradient of the step
+    on floats (``params``, ``state``: floats holding the chip's integers; ``x``: the
+    weighted input as a float, whose gradient reaches the Network).
+
+    Straight through: the decay ``x >> dash`` (at least 1) as ``x 2^-dash`` (so the
+    gradient reaches ``dash`` and, through its rounding, ``tau``); every int16
+    saturation as a masked identity (:func:`fixed_point.clip`); the spike count as
+    the chip's count ``n`` times the 0/1 decision ``v >= thr``, whose derivative is
+    the surrogate's of ``(v - thr) / s`` (graph units; ``n`` itself carries none, as
+    the engine's multi-spike rules); the reset as ``v - n thr``. The values returned
+    are the chip's, bit for bit."""
+    lo, hi = I16
+    i = fp.clip(state.i_syn + x, lo, hi)
+    i = i - i * 2.0**-params.dash_syn
+    leak = state.v * 2.0**-params.dash_mem
+    if v2:
+        v = fp.clip(state.v + fp.clip(-leak + i + params.bias, lo, hi), lo, hi)
+    else:
+        v = fp.clip(state.v - leak + i, lo, hi)
+    thr = jnp.maximum(params.thr, 1.0)
+    z = heaviside((v - thr) / params.scale, surrogate, False)
+    z = fp.straight_through(z, n >= 1)
+    spikes = z * jnp.maximum(n, 1).astype(z.dtype)
+    v = v - spikes * thr
+    new = XyloState(fp.straight_through(i, chip.i_syn), fp.straight_through(v, chip.v))
+    return new, spikes
 
 
 def dash(tau, dt):
@@ -324,6 +392,7 @@ class Xylo(AbstractHardwareModel):
             v2=self.core.v2,
             max_spikes=1 if out else 31,
             raw=self.raw,
+            surrogate=self.surrogate,
         )
 
     def delivers_late(self, network, name):
@@ -331,8 +400,12 @@ class Xylo(AbstractHardwareModel):
 
     def chip_weights(self, network, name, prim) -> Array:
         target = network.successors(name)[0]
-        s = self.scale(network, target)
-        return jnp.clip(fp.round_half_even(prim.weight * s[:, None]), -128, 127)
+        s = self.scale(network, target)[:, None]
+        # a row of zeros (scale inf) maps to zeros, not to 0 * inf
+        scaled = jnp.where(
+            jnp.isfinite(s), prim.weight * jnp.where(jnp.isfinite(s), s, 1.0), 0.0
+        )
+        return jnp.clip(fp.round_half_even(scaled), -128, 127)
 
     def rewrite(self, network, name, primitive):
         if not isinstance(primitive, WEIGHTS):

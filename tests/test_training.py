@@ -283,6 +283,39 @@ def test_trained_network_exports_and_simulates_to_the_same_spikes(data, tmp_path
             assert int(np.sum(a.spike_counts("hidden"))) > 0
 
 
+def test_chip_form_keeps_the_behaviour_and_fits_loihi(data):
+    """``yin_yang_chip_form``: ``r = dt`` with every ``r W`` kept, the LI readout as a
+    LIF that never fires. On the exponential rule the hidden spikes are the same and
+    the readout's membrane agrees to rounding (``r W`` is recomputed as ``(W r/dt) dt``,
+    a few ulps); Loihi 2 refuses the original graph (LI) and holds the rewritten one."""
+    from nirsim.hardware_models import Loihi2
+    from nirsim.primitives import LIF
+
+    x, _ = data
+    net = small_net()
+    chip = training.yin_yang_chip_form(net)
+    assert all(isinstance(chip.nodes[n], LIF) for n in ("hidden", "readout"))
+    np.testing.assert_allclose(chip.nodes["hidden"].r, DT)
+    spikes = training.yin_yang_spikes(jnp.asarray(x[:8]))
+    a = nirsim.simulate(net, spikes, t_end=T_END, save_dt=DT, solver=SOLVER)
+    b = nirsim.simulate(chip, spikes, t_end=T_END, save_dt=DT, solver=SOLVER)
+    np.testing.assert_array_equal(a.spike_counts("hidden"), b.spike_counts("hidden"))
+    assert int(np.sum(b.spike_counts("readout"))) == 0
+    va, vb = a.states["readout"]["v"], b.states["readout"]["v"]
+    np.testing.assert_allclose(vb, va, rtol=1e-12, atol=1e-12)
+    with pytest.raises(nirsim.GraphError, match="'readout' \\(LI\\)"):
+        Loihi2(dt=DT).check(net)
+    Loihi2(dt=DT).check(chip)
+
+
+def test_chip_form_refuses_a_neuron_fed_by_an_affine():
+    net = small_net().to_nir()
+    w = net.nodes["fc1"].weight
+    net.nodes["fc1"] = nir.Affine(weight=w, bias=np.ones(w.shape[0]))
+    with pytest.raises(nirsim.InputError, match="'hidden' \\(LIF\\) is fed by 'fc1'"):
+        training.yin_yang_chip_form(nirsim.load(net))
+
+
 def test_count_and_membrane_readouts_agree_with_the_trace():
     net = lif_net()
     current = nirsim.Current(np.full((2, 100, 1), 0.5), dt=1e-4)  # a batch of 2

@@ -19,7 +19,10 @@ The pieces, in the order a user meets them::
     nir.write("trained.nir", result.network.to_nir())
 
 Gradients: on a discrete back-end they are surrogate gradients of the spike decision
-(``nirsim.solvers.surrogate``); losses written on spike times
+(``nirsim.solvers.surrogate``); through a chip model (``nirsim.hardware_models``) the
+forward pass is the chip's and each quantisation passes the gradient straight through
+(quantisation-aware training; :func:`yin_yang_chip_form` puts the Yin-Yang graph in a
+form Loihi 2 holds); losses written on spike times
 (:func:`first_spike_times`) take exact spike-time gradients from the ideal solver
 unchanged once it provides them (issue 9).
 """
@@ -50,6 +53,7 @@ from ._params import (
 from ._step import Trainer as Trainer, TrainState as TrainState
 from ._yinyang import (
     yin_yang as yin_yang,
+    yin_yang_chip_form as yin_yang_chip_form,
     yin_yang_loss as yin_yang_loss,
     yin_yang_network as yin_yang_network,
     yin_yang_solver as yin_yang_solver,

@@ -31,6 +31,7 @@ import nir
 import numpy as np
 
 from .._data import Spikes
+from .._errors import InputError
 from .._network import Network, load
 from .._simulate import simulate
 from ..solvers.discrete.exponential import exponential
@@ -157,6 +158,62 @@ def yin_yang_network(hidden: int = 120, *, seed: int = 0, tau: float = TAU) -> N
         ],
     )
     return load(graph)
+
+
+def yin_yang_chip_form(
+    network: Network, *, dt: float = DT, readout_threshold: float = 100.0
+) -> Network:
+    """The Yin-Yang network (:func:`yin_yang_network`, trained or not) rewritten so
+    that a chip importer that ignores ``r`` reads it as the graph means, with the
+    same behaviour in every exact or discrete model.
+
+    Two rewrites, node by node:
+
+    * each LIF's ``r`` becomes ``dt`` and the weights feeding it are multiplied by
+      ``r / dt`` (per target neuron), so every product ``r W`` and hence every jump
+      ``r W / tau`` a spike causes is unchanged: Loihi 2's paper mapping moves the
+      membrane by ``W dt / tau`` per event whatever ``r`` says
+      (:mod:`nirsim.hardware_models.loihi2`), which is then the graph's jump;
+    * the LI readout becomes a LIF with the same ``tau``, ``r = dt`` (weights scaled
+      as above), ``v_leak``, ``v_reset = 0`` and ``v_threshold = readout_threshold``
+      (in the graph's voltage units, default 100: far above the readout's scores,
+      which are of order 1). Below threshold a LIF is an LI, so the readout's
+      membrane is unchanged as long as it stays below ``readout_threshold``; chips
+      that map LIF but not LI (Loihi 2, SpiNNaker2) then hold the whole graph.
+    """
+    from ..primitives import LI, LIF, Linear
+
+    graph = network.to_nir()
+    nodes = dict(graph.nodes)
+    for name, prim in network.nodes.items():
+        if not isinstance(prim, LIF | LI):
+            continue
+        r = np.asarray(prim.r, dtype=float)
+        for pred in network.predecessors(name):
+            feeds = tuple(network.successors(pred))
+            if not isinstance(network.nodes[pred], Linear) or feeds != (name,):
+                raise InputError(
+                    f"yin_yang_chip_form: node '{name}' ({prim.nir_type}) is fed by "
+                    f"'{pred}' ({network.nodes[pred].nir_type}); only a Linear that "
+                    "feeds this neuron alone can carry its r"
+                )
+            w = np.asarray(nodes[pred].weight, dtype=float)
+            nodes[pred] = nir.Linear(weight=w * (r / dt)[:, None])
+        tau = np.asarray(prim.tau, dtype=float)
+        ones = np.ones_like(tau)
+        if isinstance(prim, LI):
+            threshold, reset = readout_threshold * ones, 0 * ones
+        else:
+            threshold = np.asarray(prim.v_threshold, dtype=float)
+            reset = np.asarray(prim.v_reset, dtype=float)
+        nodes[name] = nir.LIF(
+            tau=tau,
+            r=dt * ones,
+            v_leak=np.asarray(prim.v_leak, dtype=float),
+            v_threshold=threshold,
+            v_reset=reset,
+        )
+    return load(nir.NIRGraph(nodes=nodes, edges=graph.edges))
 
 
 def yin_yang_solver(dt: float = DT, *, slope: float = 2.0, dtype: str = "float32"):
