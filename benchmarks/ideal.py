@@ -11,14 +11,19 @@ beside the default checkpointed loop; (e) the time of one exact gradient
 (``value_and_grad`` of a time-to-first-spike loss) on a 5-120-3 CubaLIF network with a
 batch of 500 latency-coded inputs, against the forward pass.
 
-Run: ``python benchmarks/ideal.py [--quick]``; results go in benchmarks/RESULTS.md.
+Run: ``python benchmarks/ideal.py [--quick] [--baseline REV]``; results go in
+benchmarks/RESULTS.md. ``--baseline REV`` first runs the same measurements on the
+engine of git revision ``REV`` (a temporary worktree) and prints both side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
+import tempfile
 
 import equinox as eqx
 import jax
@@ -246,11 +251,69 @@ def bench(net, inputs, t_end, solver, repeats, **kw):
     return first, med, n_spikes(trace)
 
 
+TABLES: list[dict] = []
+
+
+def emit(title, header, rows):
+    """A Markdown table, also kept in ``TABLES`` (for ``--json`` and the side by
+    side tables of ``--baseline``)."""
+    rows = [[x.item() if isinstance(x, np.generic) else x for x in r] for r in rows]
+    TABLES.append(dict(title=title, header=header, rows=rows))
+    return table(title, header, rows)
+
+
+def baseline_tables(rev: str, quick: bool) -> list[dict]:
+    """Run this script's measurements on nirsim as of git revision ``rev`` (a
+    temporary worktree, imported through PYTHONPATH) and return its tables."""
+    root = subprocess.check_output(
+        ["git", "rev-parse", "--show-toplevel"], cwd=os.path.dirname(__file__), text=True
+    ).strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = os.path.join(tmp, "tree")
+        subprocess.check_call(
+            ["git", "worktree", "add", "-q", "--detach", tree, rev], cwd=root
+        )
+        try:
+            # the package layout of pyproject.toml (nirsim.solvers is solvers/ ...)
+            for sub in ("solvers", "hardware_models"):
+                if os.path.isdir(os.path.join(tree, sub)):
+                    os.symlink(os.path.join(tree, sub), os.path.join(tree, "nirsim", sub))
+            out = os.path.join(tmp, "tables.json")
+            cmd = [sys.executable, os.path.abspath(__file__), "--json", out]
+            env = dict(os.environ, PYTHONPATH=tree)
+            subprocess.check_call(cmd + (["--quick"] if quick else []), env=env)
+            with open(out) as f:
+                return json.load(f)
+        finally:
+            subprocess.call(["git", "worktree", "remove", "--force", tree], cwd=root)
+
+
+def side_by_side(out: list[str], old: list[dict], label_old: str) -> list[str]:
+    """``out`` with each table replaced by old and new rows in one table."""
+    by_title = {t["title"]: t for t in old}
+    merged = [out[0]]
+    for text, new in zip(out[1:], TABLES, strict=True):
+        note = text[len(table(new["title"], new["header"], new["rows"])) :]
+        prev = by_title.get(new["title"])
+        rows = [["new (this tree)"] + r for r in new["rows"]]
+        if prev is not None and prev["header"] == new["header"]:
+            rows = [[label_old] + r for r in prev["rows"]] + rows
+        merged.append(table(new["title"], ["engine"] + new["header"], rows) + note)
+    return merged
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repeats, smaller sizes")
+    ap.add_argument("--json", help="also write the tables to this JSON file")
+    ap.add_argument(
+        "--baseline",
+        help="git revision whose engine is measured first, in the same run, and "
+        "shown beside this tree's (e.g. the commit before the engine changed)",
+    )
     args = ap.parse_args(argv)
     reps = 2 if args.quick else 5
+    old = baseline_tables(args.baseline, args.quick) if args.baseline else None
     out = [f"Machine: {machine()}\n"]
 
     # (a) paper LIF
@@ -260,7 +323,7 @@ def main(argv=None):
         first, med, ns = bench(net, cur, t_end, solver, reps, save_dt=1e-4)
         rows.append([solver, first, med, ns, (ns + 1000) / med])
     out.append(
-        table(
+        emit(
             "(a) NIR paper LIF, 0.1 s, 1000 input bins",
             [
                 "path",
@@ -290,7 +353,7 @@ def main(argv=None):
         n_in = int(np.sum(np.asarray(sp.indices) >= 0))
         rows.append([solver, first, med, ns, n_in, (ns + n_in) / med])
     out.append(
-        table(
+        emit(
             f"(b) {n}-neuron random recurrent CubaLIF, 1 s of model time",
             [
                 "path",
@@ -318,7 +381,7 @@ def main(argv=None):
     rows.append(["forward-Euler lax.scan, dt = 1e-4 (baseline)", first, med, "-", 64 / med])
     ratio = rows[0][2] / med
     out.append(
-        table(
+        emit(
             f"(c) Braille-shaped graph ({source}), batch 64, 256 bins",
             ["path", "first call (s)", "median (s)", "spikes", "samples/s"],
             rows,
@@ -337,7 +400,7 @@ def main(argv=None):
             rows.append([b, label, first, med, ns, med / euler])
         rows.append([b, "forward-Euler lax.scan, dt = 1e-4", "-", euler, "-", 1.0])
     out.append(
-        table(
+        emit(
             "(c) Braille graph: event loop kinds at batch 1 and 64 against the Euler scan",
             ["batch", "path", "first call (s)", "median (s)", "spikes", "x Euler scan"],
             rows,
@@ -349,7 +412,7 @@ def main(argv=None):
     b = 100 if args.quick else 500
     f_first, f_med, g_first, g_med, spikes, finite, grazing = gradient_bench(b, reps)
     out.append(
-        table(
+        emit(
             f"(e) exact gradient, 5-120-3 CubaLIF, batch {b} latency-coded inputs "
             "(time-to-first-spike cross-entropy)",
             ["pass", "first call (s)", "median (s)", "x forward"],
@@ -372,7 +435,7 @@ def main(argv=None):
         )
         rows.append([t_end, ns, med, med / max(ns, 1) * 1e6])
     out.append(
-        table(
+        emit(
             "Cost against model time (200 CubaLIF, 50 Hz input per channel)",
             ["t_end (s)", "spikes", "median (s)", "us per spike"],
             rows,
@@ -387,7 +450,7 @@ def main(argv=None):
         n_in = int(np.sum(np.asarray(sp.indices) >= 0))
         rows.append([rate, n_in, ns, med, med / max(ns + n_in, 1) * 1e6])
     out.append(
-        table(
+        emit(
             "Cost against spike count (200 CubaLIF, 0.5 s)",
             [
                 "input rate (Hz)",
@@ -399,6 +462,11 @@ def main(argv=None):
             rows,
         )
     )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(TABLES, f)
+    if old is not None:
+        out = side_by_side(out, old, f"old ({args.baseline})")
     text = "\n".join(out)
     print(text)
     return text

@@ -570,8 +570,9 @@ def _compiled(plan: _CallPlan, rank: int):
             if rank and batched is not None:
                 # one batch axis, run by the solver itself (no vmap lockstep)
                 shape = jax.tree_util.tree_leaves(inputs)[0].shape[:rank]
+                size = math.prod(shape)
                 flat = jax.tree_util.tree_map(
-                    lambda a: a.reshape((-1,) + a.shape[rank:]), inputs
+                    lambda a: a.reshape((size,) + a.shape[rank:]), inputs
                 )
                 sol = batched(network, flat, ts, t_end, options)
                 sol = jax.tree_util.tree_map(lambda a: a.reshape(shape + a.shape[1:]), sol)
