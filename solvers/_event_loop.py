@@ -20,9 +20,9 @@ Each iteration of the loop does a fixed amount of work for one sample at its tim
    ``advance`` moves every neuron to the earliest of the next scheduled instant and
    the first threshold crossing (closed form or diffrax).
 
-A batch is not run in lockstep: :func:`solve_batch` advances only the samples that
-still have work, compacting them into buckets of half the size each time the number
-of running samples halves (see there).
+A batch is not run in lockstep: :func:`run_event_loop_batch` advances only the
+samples that still have work, and gathers the last ones into smaller buckets (see
+there).
 
 Buffers have fixed sizes (``max_spikes``); ``max_events`` bounds the iterations.
 
@@ -488,6 +488,9 @@ def run_event_loop(
     return eng.solution(final)
 
 
+_SHRINK = 8  # a batch of B runs in buckets of B, B // 8 and 1 sample(s)
+
+
 def _take(tree, idx):
     return jax.tree_util.tree_map(lambda a: a[idx], tree)
 
@@ -512,11 +515,11 @@ def run_event_loop_batch(
     ``vmap`` of a while loop runs every sample until the busiest one is done, and
     copies each sample's whole carry (spike buffers included) at every iteration.
     Here every sample keeps its own clock and a finished sample's writes are
-    dropped; and when no more than half of a bucket of ``S`` samples is still
-    running, those are gathered into a bucket of ``S // 2`` and continue there
-    (buckets ``B, B/2, ..., 1``: ``log2 B`` loops, each ending when half its samples
-    are done; the last one runs a single sample unbatched, where the search for a
-    crossing is skipped when no neuron can reach threshold). Returns a batched
+    dropped; and when no more than ``B // 8`` samples are still running, those are
+    gathered into a bucket of that size and continue there, and the last one alone,
+    unbatched (where the search for a crossing is skipped when no neuron can reach
+    threshold). Three loops at most (each bucket size is compiled once, so more
+    buckets would cost compile time for little run time). Returns a batched
     :class:`~nirsim.solvers.results.Solution`."""
     eng = Engine(network, ts, t_end, options, plan, advance)
     prep = jax.vmap(eng.prepare)(inputs)
@@ -536,18 +539,18 @@ def run_event_loop_batch(
                 checkpoints,
             )
             return jax.tree_util.tree_map(lambda a: a[None], c1)
-        half = s // 2
+        nxt = s // _SHRINK if s == size and s // _SHRINK > 1 else 1
         c = _while(
-            lambda x: jnp.sum(running(x)) > half,
+            lambda x: jnp.sum(running(x)) > nxt,
             lambda x: vstep(x, p, running(x)),
             c,
             adjoint,
             options.max_events,
             checkpoints,
         )
-        # the (at most half) samples still running, first
-        order = jnp.argsort(~running(c), stable=True)[:half]
-        return _put(c, order, loop(_take(c, order), _take(p, order), half))
+        # the (at most nxt) samples still running, first
+        order = jnp.argsort(~running(c), stable=True)[:nxt]
+        return _put(c, order, loop(_take(c, order), _take(p, order), nxt))
 
     final = loop(carry, prep, size)
     return jax.vmap(eng.solution)(final)

@@ -225,10 +225,15 @@ def yin_yang_solver(dt: float = DT, *, slope: float = 2.0, dtype: str = "float32
     return exponential(dt, surrogate=FastSigmoid(slope=slope), dtype=dtype)
 
 
-def yin_yang_loss(solver=None, *, scale: float = 10.0, t_end: float = T_END):
+def yin_yang_loss(
+    solver=None, *, scale: float = 10.0, t_end: float = T_END, **simulate_kwargs
+):
     """``loss_fn(network, (features, labels)) -> (loss, metrics)`` for
     :class:`~nirsim.training.Trainer`: simulate the latency-coded batch with
-    ``solver`` (default :func:`yin_yang_solver`), sampling every step, and take the
+    ``solver`` (default :func:`yin_yang_solver`), sampling every step (every ``DT``
+    = 1 ms for an exact solver: its gradients are then the exact spike-time ones;
+    ``simulate_kwargs`` such as ``max_spikes`` and ``max_events`` bound its buffers,
+    hence the memory of reverse mode), and take the
     cross-entropy of ``scale * mean_membrane(trace, "readout")`` (``scale`` in
     1/voltage). Metrics: ``accuracy`` (argmax of the mean membrane) and ``rate``
     (hidden spikes per neuron and sample).
@@ -238,12 +243,17 @@ def yin_yang_loss(solver=None, *, scale: float = 10.0, t_end: float = T_END):
     reads as 0 with zero gradient, and training stalls near chance.
     """
     solver = yin_yang_solver() if solver is None else solver
-    dt = solver.grid_dt()
+    dt = solver.grid_dt() or DT
 
     def loss_fn(network: Network, batch):
         features, labels = batch
         trace = simulate(
-            network, yin_yang_spikes(features), t_end=t_end, save_dt=dt, solver=solver
+            network,
+            yin_yang_spikes(features),
+            t_end=t_end,
+            save_dt=dt,
+            solver=solver,
+            **simulate_kwargs,
         )
         scores = mean_membrane(trace, "readout")
         metrics = {
