@@ -139,7 +139,7 @@ EXACT_MAX_EVENTS = 6000
 
 def train_one(seed, args, data):
     (x, y), (xv, yv), (xt, yt) = data
-    net = training.yin_yang_network(args.hidden, seed=seed)
+    net = training.yin_yang_network(args.hidden, seed=seed, synapses=args.synapses)
     if args.gradients == "exact":
         # the ideal solver: exact spike-time gradients (reverse mode); the buffers
         # bound the checkpointed loop's memory
@@ -184,6 +184,11 @@ def main(argv=None):
     p.add_argument("--qat-lr", type=float, default=3e-2)
     p.add_argument("--train-size", type=int, default=None, help="use the first N samples")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--synapses",
+        action="store_true",
+        help="CubaLIF hidden layer (exact gradients reach the input weights only so)",
+    )
     p.add_argument(
         "--gradients",
         choices=("surrogate", "exact"),

@@ -167,7 +167,16 @@ def _map_arrays(s: Spikes, fn) -> Spikes:
 
 
 def _sorted_spikes(s: Spikes, batch: tuple[int, ...]) -> Spikes:
-    """Sort events by time (padding last) and broadcast to the batch shape."""
+    """Sort events by time (padding last) and broadcast to the batch shape (with
+    jax where the times are traced: inputs encoded inside a jitted training step)."""
+    if any(isinstance(a, jax.core.Tracer) for a in (s.times, s.indices, s.values)):
+        t, i = jnp.asarray(s.times, dtype=float), jnp.asarray(s.indices)
+        v = jnp.ones_like(t) if s.values is None else jnp.asarray(s.values, dtype=float)
+        t = jnp.where(i >= 0, t, jnp.inf)
+        order = jnp.argsort(t, axis=-1, stable=True)
+        t, i, v = (jnp.take_along_axis(a, order, -1) for a in (t, i, v))
+        t, i, v = (jnp.broadcast_to(a, batch + a.shape[-1:]) for a in (t, i, v))
+        return Spikes(t, i, v, n_neurons=s.n_neurons, t_max=s.t_max, check=False)
     t = np.asarray(s.times, dtype=float)
     i = np.asarray(s.indices)
     v = np.ones_like(t) if s.values is None else np.asarray(s.values, dtype=float)

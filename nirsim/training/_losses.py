@@ -29,6 +29,8 @@ first spike time, so a loss written with it runs unchanged on both kinds.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -59,9 +61,9 @@ def spike_counts(trace: Trace, node: str) -> jax.Array:
         return jnp.sum(c, axis=_node_axis_start(trace))
     if node not in trace.spikes:
         raise InputError(f"node '{node}' has no spikes in this trace")
-    return jnp.asarray(trace.spike_counts(node), dtype=float).reshape(
-        trace.batch_shape + (-1,)
-    )
+    idx = trace.spikes[node].indices  # traceable (inside a jitted training step)
+    n = math.prod(trace.shape(node))
+    return jnp.sum(idx[..., :, None] == jnp.arange(n), axis=-2).astype(float)
 
 
 def first_spike_times(trace: Trace, node: str, *, t_max: float | None = None) -> jax.Array:

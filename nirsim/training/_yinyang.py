@@ -117,7 +117,9 @@ def yin_yang_spikes(features) -> Spikes:
     return Spikes(times, indices, n_neurons=5)
 
 
-def yin_yang_network(hidden: int = 120, *, seed: int = 0, tau: float = TAU) -> Network:
+def yin_yang_network(
+    hidden: int = 120, *, seed: int = 0, tau: float = TAU, synapses: bool = False
+) -> Network:
     """The 4(+bias)-``hidden``-3 network: ``input (5) -> Linear -> LIF (hidden) ->
     Linear -> LI (3) -> output``.
 
@@ -129,6 +131,14 @@ def yin_yang_network(hidden: int = 120, *, seed: int = 0, tau: float = TAU) -> N
     ``numpy.random.default_rng(seed)``: input weights ``N(0.5, 0.5^2)`` (so most
     hidden neurons can reach threshold from the five input spikes), output weights
     ``N(0, 1/hidden)``.
+
+    ``synapses=True`` makes the hidden layer CubaLIF instead (``tau_syn = tau/2``,
+    ``tau_mem = tau``, ``w_in = tau_syn`` so a spike through ``w`` moves the
+    synaptic current by ``w``, ``r = 4``): for exact spike-time gradients. A LIF
+    driven by impulses alone can only cross its threshold by a jump, at an input
+    spike's time, so its spike times (and the loss) do not move with its input
+    weights; behind a synaptic current the membrane rises continuously and its
+    crossing times do.
     """
     rng = np.random.default_rng(seed)
     w_in = rng.normal(0.5, 0.5, size=(hidden, 5))
@@ -138,7 +148,17 @@ def yin_yang_network(hidden: int = 120, *, seed: int = 0, tau: float = TAU) -> N
         nodes={
             "input": nir.Input(input_type=np.array([5])),
             "fc1": nir.Linear(weight=w_in),
-            "hidden": nir.LIF(
+            "hidden": nir.CubaLIF(
+                tau_syn=tau / 2 * ones,
+                tau_mem=tau * ones,
+                r=4 * ones,
+                v_leak=0 * ones,
+                v_threshold=ones,
+                v_reset=0 * ones,
+                w_in=tau / 2 * ones,
+            )
+            if synapses
+            else nir.LIF(
                 tau=tau * ones,
                 r=tau * ones,
                 v_leak=0 * ones,
