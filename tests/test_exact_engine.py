@@ -1,6 +1,6 @@
 """The exact engine's execution model: one flat loop per program (no nested loops
 per event), batches run without lockstep and equal their samples run one by one
-(values and gradients), no recompilation on a second call, and the closed-form
+(their gradients: tests/test_ideal_gradients.py), no recompilation on a second call, and the closed-form
 engine against the independent diffrax path on a graph with every kind of event
 (impulse inputs, recurrent CubaLIF, LIF and IF neurons, a spike Delay, several
 inputs and outputs) under both resets.
@@ -10,7 +10,6 @@ rounding, 1e-12 relative), the diffrax path (rtol 1e-10; its event root by Newto
 1e-11, so spike times agree to 1e-9 relative), the program text (counted loops).
 """
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import nir
@@ -18,7 +17,6 @@ import numpy as np
 import pytest
 
 import nirsim
-from nirsim import readout
 
 T_END = 0.03  # s
 BINS = 60
@@ -179,40 +177,6 @@ def test_a_failing_sample_fails_alone(net):
     assert codes[0] == codes[2] == 0
     ok = nirsim.simulate(net, sample(x, 0), **dict(KW, max_events=150))
     assert_same(sample_trace(tr, 0), ok, "sample 0 beside a failing sample")
-
-
-def loss(net, x):
-    tr = nirsim.simulate(net, x, **KW)
-    t, _, valid = readout.spike_times(tr, "lif")
-    first = readout.first_spike_times(tr, "hid")
-    return (
-        jnp.sum(jnp.where(valid, t, 0.0))
-        + jnp.sum(first)
-        + 0.1 * jnp.sum(tr.states["hid"]["v"])
-    )
-
-
-def test_batched_gradient_is_the_sum_of_per_sample_gradients():
-    """On a smaller graph (in(4) -> CubaLIF(3, recurrent) -> LIF(2)): the gradient
-    of a batch's loss with respect to every parameter is the sum of its samples'."""
-    full = graph(n_h=3, n_o=2, seed=3)
-    keep = ("in", "w1", "hid", "rec", "w2", "lif", "out")
-    small = nir.NIRGraph(
-        nodes={n: full.to_nir().nodes[n] for n in keep},
-        edges=[e for e in full.to_nir().edges if e[0] in keep and e[1] in keep],
-    )
-    net = nirsim.load(small)
-    x = {"in": inputs(rates=(0.1, 0.4, 0.0))["in"]}
-    params, static = eqx.partition(net, eqx.is_inexact_array)
-    f = lambda p, x: loss(eqx.combine(p, static), x)
-    g_batch = jax.grad(f)(params, x)
-    g_each = [jax.grad(f)(params, sample(x, b)) for b in range(3)]
-    total = jax.tree_util.tree_map(lambda *g: sum(g), *g_each)
-    for a, b in zip(
-        jax.tree_util.tree_leaves(g_batch), jax.tree_util.tree_leaves(total), strict=True
-    ):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-    assert any(float(jnp.max(jnp.abs(g))) > 0 for g in jax.tree_util.tree_leaves(total))
 
 
 def test_a_second_batched_call_does_not_recompile(net, batch):
