@@ -1,9 +1,9 @@
 """The exact engine's execution model: one flat loop per program (no nested loops
 per event), batches run without lockstep and equal their samples run one by one
-(their gradients: tests/test_ideal_gradients.py), no recompilation on a second call, and the closed-form
-engine against the independent diffrax path on a graph with every kind of event
-(impulse inputs, recurrent CubaLIF, LIF and IF neurons, a spike Delay, several
-inputs and outputs) under both resets.
+(their gradients: tests/test_ideal_gradients.py), no recompilation on a second
+call, and the closed-form engine against the independent diffrax path on a graph
+with every kind of event (impulse inputs, recurrent CubaLIF, LIF and IF neurons, a
+spike Delay, several inputs and outputs).
 
 Oracles: the per-sample runs (batching must not change a sample's arithmetic beyond
 rounding, 1e-12 relative), the diffrax path (rtol 1e-10; its event root by Newton to
