@@ -491,6 +491,21 @@ def run_event_loop(
 _SHRINK = 8  # a batch of B runs in buckets of B, B // 8 and 1 sample(s)
 
 
+#: The batch axis of :func:`run_event_loop_batch`'s step (see :func:`any_in_loop`).
+LOOP_AXIS = "nirsim_event_loop"
+
+
+def any_in_loop(pred) -> jax.Array:
+    """``jnp.any(pred)``, taken over every sample of the bucket when called inside
+    :func:`run_event_loop_batch`'s step: a ``lax.cond`` on it stays a branch (under
+    ``vmap`` a per-sample predicate turns the cond into computing both branches)."""
+    p = jnp.any(pred)
+    try:
+        return jax.lax.psum(p.astype(jnp.int32), LOOP_AXIS) > 0
+    except NameError:  # not inside the batched loop
+        return p
+
+
 def _take(tree, idx):
     return jax.tree_util.tree_map(lambda a: a[idx], tree)
 
@@ -517,15 +532,15 @@ def run_event_loop_batch(
     Here every sample keeps its own clock and a finished sample's writes are
     dropped; and when no more than ``B // 8`` samples are still running, those are
     gathered into a bucket of that size and continue there, and the last one alone,
-    unbatched (where the search for a crossing is skipped when no neuron can reach
-    threshold). Three loops at most (each bucket size is compiled once, so more
+    unbatched. In a bucket the numerical search for a crossing runs when some
+    sample needs it (:func:`any_in_loop`). Three loops at most (each bucket size is compiled once, so more
     buckets would cost compile time for little run time). Returns a batched
     :class:`~nirsim.solvers.results.Solution`."""
     eng = Engine(network, ts, t_end, options, plan, advance)
     prep = jax.vmap(eng.prepare)(inputs)
     carry = jax.vmap(eng.init)(prep)
     running = jax.vmap(eng.running)
-    vstep = jax.vmap(eng.step)
+    vstep = jax.vmap(eng.step, axis_name=LOOP_AXIS)
     size = jax.tree_util.tree_leaves(carry)[0].shape[0]
 
     def loop(c, p, s):

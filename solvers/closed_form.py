@@ -5,8 +5,11 @@ exponential propagator of its primitive (``propagate``). A spike time is the fir
 root of ``v(h) - v_threshold`` on ``(0, H]``: the primitive gives the one stationary
 point of ``v(h)`` (none for LIF and IF, at most one for CubaLIF, a sum of two
 exponentials), which splits ``(0, H]`` into monotone pieces; the first piece whose end
-is at or above threshold brackets the root, found by Newton steps safeguarded by
-bisection inside the bracket. No crossing inside a step can be missed.
+is at or above threshold brackets the root. The root is the primitive's closed form
+where it has one (LIF, IF; CubaLIF with ``tau_mem / tau_syn`` equal to 2 or 1/2, a
+quadratic in ``exp(-h / tau)``), checked by the search's own convergence test; else
+it is found by Newton steps safeguarded by regula falsi inside the bracket. No
+crossing inside a step can be missed.
 """
 
 from __future__ import annotations
@@ -17,7 +20,13 @@ import jax.numpy as jnp
 
 from nirsim._errors import GraphError
 
-from ._event_loop import check_adjoint, make_plan, run_event_loop, run_event_loop_batch
+from ._event_loop import (
+    any_in_loop,
+    check_adjoint,
+    make_plan,
+    run_event_loop,
+    run_event_loop_batch,
+)
 from .base import AbstractSolver, SimOptions
 from .structure import check_delays_and_thresholds, continuous_delays, coupling_report
 
@@ -84,8 +93,9 @@ def _refine(prim, state, drive, h_max, t):
             rf = lo - flo * (hi - lo) / (fhi - flo)
             rf_ok = jnp.isfinite(rf) & (rf > lo) & (rf < hi)
             xn = jnp.where(ok, xn, jnp.where(rf_ok, rf, 0.5 * (lo + hi)))
-            now = (jnp.abs(xn - x) <= tol) | (hi - lo <= tol) | (jnp.abs(fx) <= ftol)
-            x = jnp.where(conv, x, xn)
+            at_root = jnp.abs(fx) <= ftol  # stay: a fallback step would move off it
+            now = (jnp.abs(xn - x) <= tol) | (hi - lo <= tol) | at_root
+            x = jnp.where(conv | at_root, x, xn)
             conv = conv | now
             fx, dfx = f_and_rate(x)
             below = fx < 0
@@ -102,10 +112,29 @@ def _refine(prim, state, drive, h_max, t):
         )
         return x, conv, lo, hi
 
-    # Most advances (bin edges, input spikes) find no crossing: skip the search.
+    # A closed-form root (LIF, IF, CubaLIF with time constants in ratio 2), accepted
+    # where it passes the search's own convergence test; the search runs only if
+    # some crossing has no accepted closed form. Most advances (bin edges, input
+    # spikes) find no crossing at all: then neither runs.
+    root = prim.crossing_root(state, drive, lo, hi)
+    if root is None:
+        closed = jnp.zeros(prim.shape, bool)
+        x0 = hi
+    else:
+        x0 = jnp.clip(jnp.where(found & jnp.isfinite(root), root, lo), lo, hi)
+        fx, dfx = f_and_rate(x0)
+        ftol = 8 * _EPS * (jnp.abs(prim.threshold()) + jnp.abs(fx) + jnp.abs(f_H))
+        small = (jnp.abs(fx) <= ftol) | (jnp.abs(fx / dfx) <= tol)
+        x_up = jnp.minimum(x0 + tol, hi)
+        up = (fx < 0) & (jnp.abs(fx) > ftol)
+        closed = found & jnp.isfinite(root) & small & (~up | (f(x_up) >= 0))
+        x0 = jnp.where(up, x_up, x0)
+    need = found & ~closed
     x, conv, lo, hi = jax.lax.cond(
-        jnp.any(found), search, lambda lo, hi: (hi, ~found, lo, hi), lo, hi
+        any_in_loop(need), search, lambda lo, hi: (hi, ~found, lo, hi), lo, hi
     )
+    x = jnp.where(closed, x0, x)
+    conv = conv | closed
     return x, found, conv, lo, hi
 
 

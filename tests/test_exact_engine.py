@@ -208,3 +208,52 @@ def test_closed_form_and_diffrax_agree(net):
     assert sum(len(t) for t in a.spike_trains("hid")) >= 10
     assert sum(len(t) for t in a.spike_trains("if_")) >= 2
     assert_same(b, a, f"diffrax vs closed_form ({reset})", rtol=1e-9)
+
+
+# ------------------------------------------- closed-form roots against the search
+def _neurons(kind, rng, n):
+    """A primitive of ``n`` neurons of ``kind`` and random states and drives, many of
+    which cross threshold within 50 ms (impulse-like synaptic currents, membranes
+    from far below to just below threshold, constant drives)."""
+    from nirsim import primitives as P
+
+    u = lambda lo, hi: rng.uniform(lo, hi, n)
+    drive = np.where(rng.random(n) < 0.5, 0.0, u(-50.0, 150.0))
+    if kind.startswith("cuba"):
+        tau_syn = u(2e-3, 8e-3)
+        tau_mem = 2 * tau_syn if kind == "cuba_mem2" else tau_syn / 2
+        prim = P.CubaLIF(tau_syn, tau_mem, u(0.5, 4.0), u(-0.2, 0.2), u(0.5, 1.5),
+                         u(-0.2, 0.2), u(1e-3, 5e-3))  # fmt: skip
+        state = P.CubaState(i_syn=u(-1.0, 3.0), v=u(-1.0, 0.5))
+    elif kind == "lif":
+        prim = P.LIF(u(2e-3, 2e-2), u(0.5, 2.0), u(-0.2, 0.2), u(0.5, 1.5))
+        state = P.MembraneState(v=u(-1.0, 0.5))
+    else:
+        prim = P.IF(u(0.5, 2.0), u(0.5, 1.5))
+        state = P.MembraneState(v=u(-1.0, 0.5))
+    return prim, state, jnp.asarray(drive)
+
+
+@pytest.mark.parametrize("kind", ["cuba_mem2", "cuba_syn2", "lif", "if"])
+def test_closed_form_roots_match_the_numerical_search(kind, monkeypatch):
+    """LIF, IF and CubaLIF with ``tau_mem / tau_syn`` = 2 or 1/2 have closed-form
+    crossing times (a log, a ratio, the root of a quadratic in ``exp(-h/tau)``); the
+    safeguarded Newton search, an independent algorithm on the same propagator, must
+    find the same crossings to within rounding (1e-15 s at t ~ 0.06 s)."""
+    from nirsim.solvers import closed_form
+
+    rng = np.random.default_rng(3)
+    prim, state, drive = _neurons(kind, rng, 512)
+    h_max, t = jnp.asarray(0.05), jnp.asarray(0.01)
+    roots = prim.crossing_root(state, drive, jnp.zeros(512), jnp.full(512, 0.05))
+    closed = np.asarray(closed_form.first_crossing(prim, state, drive, h_max, t)[0])
+    monkeypatch.setattr(type(prim), "crossing_root", lambda *a: None)
+    search, _, lo, hi = map(np.asarray, closed_form.first_crossing(prim, state, drive, h_max, t))
+    found = np.isfinite(search)
+    open_ = np.isfinite(lo)  # the search did not converge: a bracket (lo, hi]
+    assert 100 < found.sum() < 512  # crossings and non-crossings both exercised
+    np.testing.assert_array_equal(np.isfinite(closed), found | open_)
+    # the closed form was used, not the search behind it
+    assert np.isfinite(np.asarray(roots))[found].mean() > 0.95
+    np.testing.assert_allclose(closed[found], search[found], rtol=0, atol=1e-15)
+    assert np.all((closed[open_] > lo[open_]) & (closed[open_] <= hi[open_]))

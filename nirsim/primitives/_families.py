@@ -8,9 +8,12 @@ import equinox as eqx
 
 from .._custom_types import NeuronArray
 from ._dynamics import (
+    cuba_crossing,
     cuba_extremum,
     cuba_field,
     cuba_propagate,
+    integrator_crossing,
+    leaky_crossing,
     leaky_field,
     leaky_propagate,
 )
@@ -40,6 +43,11 @@ class AbstractLeaky(AbstractNeuron):
     def impulse(self, state, area):
         return MembraneState(v=state.v + self.r * area / self.tau)
 
+    def crossing_root(self, state, drive, lo, hi):
+        """Closed-form threshold crossing (spiking subclasses), see
+        :meth:`AbstractSpikingNeuron.crossing_root`."""
+        return leaky_crossing(state.v, drive, self.tau, self.r, self.v_leak, self.threshold())
+
 
 class AbstractIntegrator(AbstractNeuron):
     """``dv/dt = r x``; an impulse of area ``a`` adds ``r a``; ``v(0) = 0``."""
@@ -57,6 +65,11 @@ class AbstractIntegrator(AbstractNeuron):
 
     def impulse(self, state, area):
         return MembraneState(v=state.v + self.r * area)
+
+    def crossing_root(self, state, drive, lo, hi):
+        """Closed-form threshold crossing (spiking subclasses), see
+        :meth:`AbstractSpikingNeuron.crossing_root`."""
+        return integrator_crossing(state.v, drive, self.r, self.threshold())
 
 
 class AbstractCuba(AbstractNeuron):
@@ -91,3 +104,10 @@ class AbstractCuba(AbstractNeuron):
     def extremum_time(self, state, drive):
         """The one stationary point of ``v`` along :meth:`propagate` (or inf)."""
         return cuba_extremum(state.i_syn, state.v, drive, *self._p())
+
+    def crossing_root(self, state, drive, lo, hi):
+        """Closed-form threshold crossing where ``tau_mem / tau_syn`` is 2 or 1/2 (nan
+        elsewhere), see :meth:`AbstractSpikingNeuron.crossing_root`."""
+        return cuba_crossing(
+            state.i_syn, state.v, drive, *self._p(), self.threshold(), lo, hi
+        )

@@ -278,6 +278,15 @@ class AbstractSpikingNeuron(AbstractNeuron):
         stationary point, ``inf`` if none. Default: monotone dynamics (none)."""
         return jnp.full(self.shape, jnp.inf)
 
+    def crossing_root(self, state: eqx.Module, drive: NeuronArray, lo: Array, hi: Array):
+        """Closed form of the crossing the event-driven solver searches for: the ``h``
+        (same time unit as ``lo``, ``hi``) at which :meth:`event` along
+        :meth:`propagate` reaches 0 inside ``[lo, hi]``, a bracket of one upward
+        crossing on a monotone piece; nan for neurons without a closed form. ``None``
+        (the default): no closed form for this primitive. The solver checks every
+        value it gets and searches numerically where a value fails."""
+        return None
+
     def reset(self, state: eqx.Module, fired: Array, subtract: bool) -> eqx.Module:
         """After a spike: ``v <- v_reset``, or ``v <- v - (v_threshold - v_reset)``."""
         if subtract:
