@@ -533,8 +533,9 @@ def run_event_loop_batch(
     dropped; and when no more than ``B // 8`` samples are still running, those are
     gathered into a bucket of that size and continue there, and the last one alone,
     unbatched. In a bucket the numerical search for a crossing runs when some
-    sample needs it (:func:`any_in_loop`). Three loops at most (each bucket size is compiled once, so more
-    buckets would cost compile time for little run time). Returns a batched
+    sample needs it (:func:`any_in_loop`). Three loops at most (each bucket size is
+    compiled once, so more buckets would cost compile time for little run time).
+    Returns a batched
     :class:`~nirsim.solvers.results.Solution`."""
     eng = Engine(network, ts, t_end, options, plan, advance)
     prep = jax.vmap(eng.prepare)(inputs)

@@ -248,7 +248,9 @@ def test_closed_form_roots_match_the_numerical_search(kind, monkeypatch):
     roots = prim.crossing_root(state, drive, jnp.zeros(512), jnp.full(512, 0.05))
     closed = np.asarray(closed_form.first_crossing(prim, state, drive, h_max, t)[0])
     monkeypatch.setattr(type(prim), "crossing_root", lambda *a: None)
-    search, _, lo, hi = map(np.asarray, closed_form.first_crossing(prim, state, drive, h_max, t))
+    search, _, lo, hi = map(
+        np.asarray, closed_form.first_crossing(prim, state, drive, h_max, t)
+    )
     found = np.isfinite(search)
     open_ = np.isfinite(lo)  # the search did not converge: a bracket (lo, hi]
     assert 100 < found.sum() < 512  # crossings and non-crossings both exercised

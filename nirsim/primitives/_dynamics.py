@@ -92,7 +92,9 @@ def _quadratic_root_near(p2, p1, p0, x_a, x_b) -> Array:
     lo, hi = jnp.minimum(x_a, x_b), jnp.maximum(x_a, x_b)
 
     def dist(x):
-        return jnp.where(jnp.isfinite(x), jnp.maximum(jnp.maximum(lo - x, x - hi), 0.0), jnp.inf)
+        return jnp.where(
+            jnp.isfinite(x), jnp.maximum(jnp.maximum(lo - x, x - hi), 0.0), jnp.inf
+        )
 
     return jnp.where(dist(r1) <= dist(r2), r1, r2)
 
@@ -121,6 +123,8 @@ def cuba_crossing(
     k = jnp.where(mem2, 1.0 / tau_mem, 1.0 / tau_syn)
     p2 = jnp.where(mem2, -rd, u - 2.0 * rd)
     p1 = jnp.where(mem2, u + rd, 2.0 * rd)
-    x = _quadratic_root_near(p2, p1, v_inf - v_threshold, jnp.exp(-k * lo), jnp.exp(-k * hi))
+    x = _quadratic_root_near(
+        p2, p1, v_inf - v_threshold, jnp.exp(-k * lo), jnp.exp(-k * hi)
+    )
     ok = (mem2 | syn2) & (x > 0)
     return jnp.where(ok, -jnp.log(jnp.where(ok, x, 1.0)) / k, jnp.nan)

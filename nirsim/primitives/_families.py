@@ -46,7 +46,9 @@ class AbstractLeaky(AbstractNeuron):
     def crossing_root(self, state, drive, lo, hi):
         """Closed-form threshold crossing (spiking subclasses), see
         :meth:`AbstractSpikingNeuron.crossing_root`."""
-        return leaky_crossing(state.v, drive, self.tau, self.r, self.v_leak, self.threshold())
+        return leaky_crossing(
+            state.v, drive, self.tau, self.r, self.v_leak, self.threshold()
+        )
 
 
 class AbstractIntegrator(AbstractNeuron):
