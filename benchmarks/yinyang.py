@@ -192,6 +192,62 @@ def train_one(seed, args, data):
     }
 
 
+PROBE_STEPS = (1e-5, 1e-4, 1e-3, 1e-2)
+
+
+def probe_gradient(args) -> None:
+    """How far the exact gradient predicts the loss: on the untrained network of
+    ``--seeds[0]``, the exact gradient ``g`` of the loss on the first
+    ``--probe-batch`` training samples with respect to ``fc1``, then the loss after
+    steps ``W - eta d`` along ``d = sign(g)`` (Adam's first steps) and
+    ``d = g / max|g|``: its change against the first-order prediction
+    ``-eta g.d``, on the same samples and on the next ``--probe-batch``."""
+    x, y = training.yin_yang("train")
+    n = args.probe_batch
+    net = training.yin_yang_network(args.hidden, seed=args.seeds[0], synapses=args.synapses)
+    loss = training.yin_yang_loss(
+        nirsim.solvers.Ideal(checkpoints=EXACT_MAX_EVENTS),
+        max_spikes=EXACT_MAX_SPIKES,
+        max_events=EXACT_MAX_EVENTS,
+    )
+    trainer = training.Trainer(net, loss, optax.adam(args.lr))
+    params = trainer.init().params
+    batch = (jnp.asarray(x[:n]), jnp.asarray(y[:n]))
+    other = (jnp.asarray(x[n : 2 * n]), jnp.asarray(y[n : 2 * n]))
+    f = jax.jit(lambda p, b: trainer.loss(p, b)[0])
+    g = jax.jit(jax.grad(lambda p: trainer.loss(p, batch)[0]))(params)["fc1"]["weight"]
+    w = params["fc1"]["weight"]
+    l0, o0 = f(params, batch), f(params, other)
+    rows = []
+    for eta in PROBE_STEPS:
+        for name, d in (("sign(g)", jnp.sign(g)), ("g / max|g|", g / jnp.max(jnp.abs(g)))):
+            q = dict(params, fc1={"weight": w - eta * d})
+            rows.append(
+                [eta, name, -eta * float(jnp.sum(g * d)), float(f(q, batch) - l0),
+                 float(f(q, other) - o0)]
+            )  # fmt: skip
+    print(f"machine: {machine()}")
+    print(
+        f"untrained network, seed {args.seeds[0]}, hidden {args.hidden} "
+        f"({'CubaLIF' if args.synapses else 'LIF'}); loss {float(l0):.4f} on {n} "
+        f"samples, {float(o0):.4f} on the next {n}; fraction of zero entries of g "
+        f"{float(jnp.mean(g == 0)):.2f}"
+    )
+    print(
+        table(
+            "Loss change after a step of fc1 against the exact gradient's prediction",
+            [
+                "step eta",
+                "direction d",
+                "predicted -eta g.d",
+                "change (same samples)",
+                "change (next samples)",
+            ],
+            rows,
+        )  # fmt: skip
+    )
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--epochs", type=int, default=20)
@@ -219,7 +275,16 @@ def main(argv=None):
         help="surrogate gradients on the exponential rule, or exact spike-time "
         "gradients through the ideal solver",
     )
+    p.add_argument(
+        "--probe-gradient",
+        action="store_true",
+        help="only check the exact gradient's first-order prediction (see "
+        "probe_gradient) and exit",
+    )
+    p.add_argument("--probe-batch", type=int, default=200)
     args = p.parse_args(argv)
+    if args.probe_gradient:
+        return probe_gradient(args)
     data = tuple(training.yin_yang(s) for s in ("train", "validation", "test"))
     if args.train_size is not None:
         data = ((data[0][0][: args.train_size], data[0][1][: args.train_size]),) + data[1:]
