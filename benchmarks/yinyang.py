@@ -192,7 +192,7 @@ def train_one(seed, args, data):
     }
 
 
-PROBE_STEPS = (1e-5, 1e-4, 1e-3, 1e-2)
+PROBE_STEPS = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 
 
 def probe_gradient(args) -> None:
@@ -201,7 +201,12 @@ def probe_gradient(args) -> None:
     ``--probe-batch`` training samples with respect to ``fc1``, then the loss after
     steps ``W - eta d`` along ``d = sign(g)`` (Adam's first steps) and
     ``d = g / max|g|``: its change against the first-order prediction
-    ``-eta g.d``, on the same samples and on the next ``--probe-batch``."""
+    ``-eta g.d``, on the same samples and on the next ``--probe-batch``; the central
+    difference ``(L(W + eta d) - L(W - eta d)) / (2 eta)`` over ``g.d`` (1 where the
+    gradient describes the loss at that scale); and how
+    many hidden neurons' spike counts the step changed (spikes that appear or
+    vanish: the exact gradient, a derivative between such events, does not see
+    them)."""
     x, y = training.yin_yang("train")
     n = args.probe_batch
     net = training.yin_yang_network(args.hidden, seed=args.seeds[0], synapses=args.synapses)
@@ -215,16 +220,35 @@ def probe_gradient(args) -> None:
     batch = (jnp.asarray(x[:n]), jnp.asarray(y[:n]))
     other = (jnp.asarray(x[n : 2 * n]), jnp.asarray(y[n : 2 * n]))
     f = jax.jit(lambda p, b: trainer.loss(p, b)[0])
+
+    @jax.jit
+    def counts(p, b):
+        trace = nirsim.simulate(
+            training.apply_params(trainer.template, p),
+            training.yin_yang_spikes(b[0]),
+            t_end=T_END,
+            solver=nirsim.solvers.Ideal(),
+            max_spikes=EXACT_MAX_SPIKES,
+            max_events=EXACT_MAX_EVENTS,
+        )
+        return trace.spikes["hidden"].count()
+
     g = jax.jit(jax.grad(lambda p: trainer.loss(p, batch)[0]))(params)["fc1"]["weight"]
     w = params["fc1"]["weight"]
-    l0, o0 = f(params, batch), f(params, other)
+    l0, o0, c0 = f(params, batch), f(params, other), counts(params, batch)
     rows = []
     for eta in PROBE_STEPS:
-        for name, d in (("sign(g)", jnp.sign(g)), ("g / max|g|", g / jnp.max(jnp.abs(g)))):
+        for name, d in (
+            ("sign(g)", jnp.sign(g)),
+            ("g / max abs(g)", g / jnp.max(jnp.abs(g))),
+        ):
             q = dict(params, fc1={"weight": w - eta * d})
+            back = dict(params, fc1={"weight": w + eta * d})
+            changed = int(jnp.sum(counts(q, batch) != c0))
+            slope = float(f(back, batch) - f(q, batch)) / (2 * eta) / float(jnp.sum(g * d))
             rows.append(
                 [eta, name, -eta * float(jnp.sum(g * d)), float(f(q, batch) - l0),
-                 float(f(q, other) - o0)]
+                 float(f(q, other) - o0), slope, changed]
             )  # fmt: skip
     print(f"machine: {machine()}")
     print(
@@ -242,6 +266,8 @@ def probe_gradient(args) -> None:
                 "predicted -eta g.d",
                 "change (same samples)",
                 "change (next samples)",
+                "central difference / g.d",
+                "(sample, neuron) spike counts changed (same samples)",
             ],
             rows,
         )  # fmt: skip
