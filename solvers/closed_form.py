@@ -117,18 +117,24 @@ def _refine(prim, state, drive, h_max, t):
     # some crossing has no accepted closed form. Most advances (bin edges, input
     # spikes) find no crossing at all: then neither runs.
     root = prim.crossing_root(state, drive, lo, hi)
+    none = jnp.zeros(prim.shape, bool)
     if root is None:
-        closed = jnp.zeros(prim.shape, bool)
-        x0 = hi
+        closed, x0 = none, hi
     else:
-        x0 = jnp.clip(jnp.where(found & jnp.isfinite(root), root, lo), lo, hi)
-        fx, dfx = f_and_rate(x0)
-        ftol = 8 * _EPS * (jnp.abs(prim.threshold()) + jnp.abs(fx) + jnp.abs(f_H))
-        small = (jnp.abs(fx) <= ftol) | (jnp.abs(fx / dfx) <= tol)
-        x_up = jnp.minimum(x0 + tol, hi)
-        up = (fx < 0) & (jnp.abs(fx) > ftol)
-        closed = found & jnp.isfinite(root) & small & (~up | (f(x_up) >= 0))
-        x0 = jnp.where(up, x_up, x0)
+        usable = found & jnp.isfinite(root)
+
+        def check(root):
+            x0 = jnp.clip(jnp.where(usable, root, lo), lo, hi)
+            fx, dfx = f_and_rate(x0)
+            ftol = 8 * _EPS * (jnp.abs(prim.threshold()) + jnp.abs(fx) + jnp.abs(f_H))
+            small = (jnp.abs(fx) <= ftol) | (jnp.abs(fx / dfx) <= tol)
+            x_up = jnp.minimum(x0 + tol, hi)
+            up = (fx < 0) & (jnp.abs(fx) > ftol)
+            closed = usable & small & (~up | (f(x_up) >= 0))
+            return closed, jnp.where(up, x_up, x0)
+
+        # (neurons with no closed form, e.g. CubaLIF at other ratios: skip the check)
+        closed, x0 = jax.lax.cond(any_in_loop(usable), check, lambda r: (none, hi), root)
     need = found & ~closed
     x, conv, lo, hi = jax.lax.cond(
         any_in_loop(need), search, lambda lo, hi: (hi, ~found, lo, hi), lo, hi
