@@ -115,32 +115,31 @@ def _refine(prim, state, drive, h_max, t):
     # A closed-form root (LIF, IF, CubaLIF with time constants in ratio 2), accepted
     # where it passes the search's own convergence test; the search runs only if
     # some crossing has no accepted closed form. Most advances (bin edges, input
-    # spikes) find no crossing at all: then neither runs.
-    root = prim.crossing_root(state, drive, lo, hi)
-    none = jnp.zeros(prim.shape, bool)
-    if root is None:
-        closed, x0 = none, hi
-    else:
+    # spikes) find no crossing at all: then neither runs (one branch).
+    def closed_form(lo, hi):
+        root = prim.crossing_root(state, drive, lo, hi)
+        if root is None:
+            return jnp.zeros(prim.shape, bool), hi
         usable = found & jnp.isfinite(root)
+        x0 = jnp.clip(jnp.where(usable, root, lo), lo, hi)
+        fx, dfx = f_and_rate(x0)
+        ftol = 8 * _EPS * (jnp.abs(prim.threshold()) + jnp.abs(fx) + jnp.abs(f_H))
+        small = (jnp.abs(fx) <= ftol) | (jnp.abs(fx / dfx) <= tol)
+        x_up = jnp.minimum(x0 + tol, hi)
+        up = (fx < 0) & (jnp.abs(fx) > ftol)
+        closed = usable & small & (~up | (f(x_up) >= 0))
+        return closed, jnp.where(up, x_up, x0)
 
-        def check(root):
-            x0 = jnp.clip(jnp.where(usable, root, lo), lo, hi)
-            fx, dfx = f_and_rate(x0)
-            ftol = 8 * _EPS * (jnp.abs(prim.threshold()) + jnp.abs(fx) + jnp.abs(f_H))
-            small = (jnp.abs(fx) <= ftol) | (jnp.abs(fx / dfx) <= tol)
-            x_up = jnp.minimum(x0 + tol, hi)
-            up = (fx < 0) & (jnp.abs(fx) > ftol)
-            closed = usable & small & (~up | (f(x_up) >= 0))
-            return closed, jnp.where(up, x_up, x0)
+    def nothing(lo, hi):
+        return hi, ~found, lo, hi
 
-        # (neurons with no closed form, e.g. CubaLIF at other ratios: skip the check)
-        closed, x0 = jax.lax.cond(any_in_loop(usable), check, lambda r: (none, hi), root)
-    need = found & ~closed
-    x, conv, lo, hi = jax.lax.cond(
-        any_in_loop(need), search, lambda lo, hi: (hi, ~found, lo, hi), lo, hi
-    )
-    x = jnp.where(closed, x0, x)
-    conv = conv | closed
+    def solve(lo, hi):
+        closed, x0 = closed_form(lo, hi)
+        need = found & ~closed
+        x, conv, lo, hi = jax.lax.cond(any_in_loop(need), search, nothing, lo, hi)
+        return jnp.where(closed, x0, x), conv | closed, lo, hi
+
+    x, conv, lo, hi = jax.lax.cond(any_in_loop(found), solve, nothing, lo, hi)
     return x, found, conv, lo, hi
 
 
