@@ -535,8 +535,7 @@ def run_event_loop_batch(
     unbatched. In a bucket the numerical search for a crossing runs when some
     sample needs it (:func:`any_in_loop`). Three loops at most (each bucket size is
     compiled once, so more buckets would cost compile time for little run time).
-    Returns a batched
-    :class:`~nirsim.solvers.results.Solution`."""
+    Returns a batched :class:`~nirsim.solvers.results.Solution`."""
     eng = Engine(network, ts, t_end, options, plan, advance)
     prep = jax.vmap(eng.prepare)(inputs)
     carry = jax.vmap(eng.init)(prep)

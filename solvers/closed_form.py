@@ -44,11 +44,13 @@ NEWTON_STEPS = 10  # unrolled, safeguarded Newton iterations per advance
 
 
 def _refine(prim, state, drive, h_max, t):
-    """The bracketed, safeguarded Newton search of :func:`first_crossing` (values
-    only: it is called on stopped-gradient arguments), unrolled ``NEWTON_STEPS``
-    times. Returns per neuron ``(x, found, converged, lo, hi)``: the root (where
-    ``converged``), whether a crossing lies in ``(0, h_max]`` and the bracket
-    ``lo < root <= hi`` left by the iterations (where not converged).
+    """The bracketed root search of :func:`first_crossing` (values only: it is
+    called on stopped-gradient arguments): the primitive's closed-form root
+    (``crossing_root``) where it passes the convergence test below, else a
+    safeguarded Newton search unrolled ``NEWTON_STEPS`` times. Returns per neuron
+    ``(x, found, converged, lo, hi)``: the root (where ``converged``), whether a
+    crossing lies in ``(0, h_max]`` and the bracket ``lo < root <= hi`` left by the
+    iterations (where not converged).
 
     Newton starts at the bracket's lower end, where ``g < 0``: on a rising concave
     piece (every LIF and IF crossing, most CubaLIF ones) its iterates then increase
@@ -74,11 +76,14 @@ def _refine(prim, state, drive, h_max, t):
     tol = 4 * _EPS * (t + h_max)
     f_hi = jnp.where(seg1, f_m, f_H)
 
+    def noise(fx):
+        """|g| below this is rounding noise: a root to working precision."""
+        return 8 * _EPS * (jnp.abs(prim.threshold()) + jnp.abs(fx) + jnp.abs(f_H))
+
     def search(lo, hi):
         x = lo
         fx, dfx = f_and_rate(x)
-        # |g| below its rounding noise: x is a root to working precision
-        ftol = 8 * _EPS * (jnp.abs(prim.threshold()) + jnp.abs(fx) + jnp.abs(f_H))
+        ftol = noise(fx)
         flo, fhi = fx, f_hi
         side = jnp.zeros(prim.shape, jnp.int32)  # which end moved last (Illinois)
         conv = ~found
@@ -123,7 +128,7 @@ def _refine(prim, state, drive, h_max, t):
         usable = found & jnp.isfinite(root)
         x0 = jnp.clip(jnp.where(usable, root, lo), lo, hi)
         fx, dfx = f_and_rate(x0)
-        ftol = 8 * _EPS * (jnp.abs(prim.threshold()) + jnp.abs(fx) + jnp.abs(f_H))
+        ftol = noise(fx)
         small = (jnp.abs(fx) <= ftol) | (jnp.abs(fx / dfx) <= tol)
         x_up = jnp.minimum(x0 + tol, hi)
         up = (fx < 0) & (jnp.abs(fx) > ftol)
