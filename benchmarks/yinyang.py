@@ -137,6 +137,18 @@ EXACT_MAX_SPIKES = 1024  # spikes per node and sample (hidden: 120 neurons, 40 m
 EXACT_MAX_EVENTS = 2000
 
 
+def exact_loss():
+    """The Yin-Yang loss through the ideal solver: exact spike-time gradients
+    (reverse mode). One checkpoint per event: the backward pass then recomputes
+    nothing (about 1.5 GB at batch 50; the default, ``sqrt(2 max_events)``
+    checkpoints, costs 2-3x the time)."""
+    return training.yin_yang_loss(
+        nirsim.solvers.Ideal(checkpoints=EXACT_MAX_EVENTS),
+        max_spikes=EXACT_MAX_SPIKES,
+        max_events=EXACT_MAX_EVENTS,
+    )
+
+
 def optimizer(args) -> optax.GradientTransformation:
     """Adam at ``--lr``; with ``--lr-hidden``, the hidden layer's input weights
     (``fc1``) at that rate instead."""
@@ -157,17 +169,7 @@ def optimizer(args) -> optax.GradientTransformation:
 def train_one(seed, args, data):
     (x, y), (xv, yv), (xt, yt) = data
     net = training.yin_yang_network(args.hidden, seed=seed, synapses=args.synapses)
-    if args.gradients == "exact":
-        # the ideal solver: exact spike-time gradients (reverse mode). One checkpoint
-        # per event: the backward pass then recomputes nothing (about 1.5 GB at batch
-        # 50; the default, sqrt(2 max_events) checkpoints, costs 2-3x the time)
-        loss = training.yin_yang_loss(
-            nirsim.solvers.Ideal(checkpoints=EXACT_MAX_EVENTS),
-            max_spikes=EXACT_MAX_SPIKES,
-            max_events=EXACT_MAX_EVENTS,
-        )
-    else:
-        loss = training.yin_yang_loss()
+    loss = exact_loss() if args.gradients == "exact" else training.yin_yang_loss()
     trainer = training.Trainer(net, loss, optimizer(args))
     result = training.fit(
         trainer,
@@ -210,12 +212,7 @@ def probe_gradient(args) -> None:
     x, y = training.yin_yang("train")
     n = args.probe_batch
     net = training.yin_yang_network(args.hidden, seed=args.seeds[0], synapses=args.synapses)
-    loss = training.yin_yang_loss(
-        nirsim.solvers.Ideal(checkpoints=EXACT_MAX_EVENTS),
-        max_spikes=EXACT_MAX_SPIKES,
-        max_events=EXACT_MAX_EVENTS,
-    )
-    trainer = training.Trainer(net, loss, optax.adam(args.lr))
+    trainer = training.Trainer(net, exact_loss(), optax.adam(args.lr))
     params = trainer.init().params
     batch = (jnp.asarray(x[:n]), jnp.asarray(y[:n]))
     other = (jnp.asarray(x[n : 2 * n]), jnp.asarray(y[n : 2 * n]))
@@ -244,11 +241,12 @@ def probe_gradient(args) -> None:
         ):
             q = dict(params, fc1={"weight": w - eta * d})
             back = dict(params, fc1={"weight": w + eta * d})
+            gd = float(jnp.sum(g * d))
             changed = int(jnp.sum(counts(q, batch) != c0))
-            slope = float(f(back, batch) - f(q, batch)) / (2 * eta) / float(jnp.sum(g * d))
+            slope = float(f(back, batch) - f(q, batch)) / (2 * eta) / gd
             rows.append(
-                [eta, name, -eta * float(jnp.sum(g * d)), float(f(q, batch) - l0),
-                 float(f(q, other) - o0), slope, changed]
+                [eta, name, -eta * gd, float(f(q, batch) - l0), float(f(q, other) - o0),
+                 slope, changed]
             )  # fmt: skip
     print(f"machine: {machine()}")
     print(

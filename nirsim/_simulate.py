@@ -169,23 +169,19 @@ def _map_arrays(s: Spikes, fn) -> Spikes:
 def _sorted_spikes(s: Spikes, batch: tuple[int, ...]) -> Spikes:
     """Sort events by time (padding last) and broadcast to the batch shape (with
     jax where the times are traced: inputs encoded inside a jitted training step)."""
-    if any(isinstance(a, jax.core.Tracer) for a in (s.times, s.indices, s.values)):
-        t, i = jnp.asarray(s.times, dtype=float), jnp.asarray(s.indices)
-        v = jnp.ones_like(t) if s.values is None else jnp.asarray(s.values, dtype=float)
-        t = jnp.where(i >= 0, t, jnp.inf)
-        order = jnp.argsort(t, axis=-1, stable=True)
-        t, i, v = (jnp.take_along_axis(a, order, -1) for a in (t, i, v))
-        t, i, v = (jnp.broadcast_to(a, batch + a.shape[-1:]) for a in (t, i, v))
-        return Spikes(t, i, v, n_neurons=s.n_neurons, t_max=s.t_max, check=False)
-    t = np.asarray(s.times, dtype=float)
-    i = np.asarray(s.indices)
-    v = np.ones_like(t) if s.values is None else np.asarray(s.values, dtype=float)
-    t = np.where(i >= 0, t, np.inf)
-    if t.shape[-1] > 1 and not np.all(t[..., 1:] >= t[..., :-1]):  # already sorted: skip
-        order = np.argsort(t, axis=-1, kind="stable")
-        t, i, v = (np.take_along_axis(a, order, -1) for a in (t, i, v))
+    traced = any(isinstance(a, jax.core.Tracer) for a in (s.times, s.indices, s.values))
+    xp = jnp if traced else np
+    t = xp.asarray(s.times, dtype=float)
+    i = xp.asarray(s.indices)
+    v = xp.ones_like(t) if s.values is None else xp.asarray(s.values, dtype=float)
+    t = xp.where(i >= 0, t, xp.inf)
+    # (on the host, already sorted: skip)
+    if traced or (t.shape[-1] > 1 and not np.all(t[..., 1:] >= t[..., :-1])):
+        # jnp.argsort is stable
+        order = jnp.argsort(t, axis=-1) if traced else np.argsort(t, axis=-1, kind="stable")
+        t, i, v = (xp.take_along_axis(a, order, -1) for a in (t, i, v))
     if t.shape[:-1] != batch:
-        t, i, v = (np.broadcast_to(a, batch + a.shape[-1:]) for a in (t, i, v))
+        t, i, v = (xp.broadcast_to(a, batch + a.shape[-1:]) for a in (t, i, v))
     return Spikes(t, i, v, n_neurons=s.n_neurons, t_max=s.t_max, check=False)
 
 
