@@ -306,6 +306,7 @@ def main(argv=None):
         "probe_gradient) and exit",
     )
     p.add_argument("--probe-batch", type=int, default=200)
+
     args = p.parse_args(argv)
     if args.probe_gradient:
         return probe_gradient(args)

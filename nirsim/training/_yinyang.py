@@ -140,7 +140,15 @@ def yin_yang_network(
     weights; behind a synaptic current the membrane rises continuously and its
     crossing times do. Its input weights are drawn from ``N(0.25, 0.25^2)``: about one
     spike per hidden neuron and sample (``N(0.5, 0.5^2)`` gives three, and three times
-    the events: the exact solver's cost grows with them).
+    the events: the exact solver's cost grows with them). The readout is then a
+    CubaLI with the hidden layer's time constants, ``r`` and ``w_in`` (a spike
+    through ``w`` raises its membrane to a peak of ``w`` after ``tau ln 2``): its
+    membrane is continuous in every hidden spike time, so a loss on its samples is
+    smooth in the hidden weights between spike-count changes. An LI's membrane
+    jumps by ``w`` at each spike, so its sampled value jumps whenever a spike time
+    crosses a sample time, jumps that an exact gradient does not see: the gradient
+    of such a loss in the hidden weights describes it only over steps far below an
+    optimiser's (``tests/test_training.py`` checks the CubaLI readout).
     """
     rng = np.random.default_rng(seed)
     w_in = rng.normal(0.5, 0.5, size=(hidden, 5))
@@ -170,7 +178,15 @@ def yin_yang_network(
                 v_reset=0 * ones,
             ),
             "fc2": nir.Linear(weight=w_out),
-            "readout": nir.LI(tau=tau * np.ones(3), r=tau * np.ones(3), v_leak=np.zeros(3)),
+            "readout": nir.CubaLI(
+                tau_syn=tau / 2 * np.ones(3),
+                tau_mem=tau * np.ones(3),
+                r=4 * np.ones(3),
+                v_leak=np.zeros(3),
+                w_in=tau / 2 * np.ones(3),
+            )
+            if synapses
+            else nir.LI(tau=tau * np.ones(3), r=tau * np.ones(3), v_leak=np.zeros(3)),
             "output": nir.Output(output_type=np.array([3])),
         },
         edges=[
