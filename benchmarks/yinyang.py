@@ -137,23 +137,32 @@ EXACT_MAX_SPIKES = 1024  # spikes per node and sample (hidden: 120 neurons, 40 m
 EXACT_MAX_EVENTS = 2000
 
 
-def exact_loss():
+def exact_loss(silence: float = 0.0):
     """The Yin-Yang loss through the ideal solver: exact spike-time gradients
-    (reverse mode). One checkpoint per event: the backward pass then recomputes
-    nothing (about 1.5 GB at batch 50; the default, ``sqrt(2 max_events)``
-    checkpoints, costs 2-3x the time)."""
+    (reverse mode), plus ``silence`` times the hidden layer's silence penalty
+    (:func:`nirsim.training.silence_penalty`). One checkpoint per event: the
+    backward pass then recomputes nothing (about 1.5 GB at batch 50; the default,
+    ``sqrt(2 max_events)`` checkpoints, costs 2-3x the time)."""
     return training.yin_yang_loss(
         nirsim.solvers.Ideal(checkpoints=EXACT_MAX_EVENTS),
+        silence=silence,
         max_spikes=EXACT_MAX_SPIKES,
         max_events=EXACT_MAX_EVENTS,
     )
 
 
-def optimizer(args) -> optax.GradientTransformation:
+def optimizer(args, steps: int | None = None) -> optax.GradientTransformation:
     """Adam at ``--lr``; with ``--lr-hidden``, the hidden layer's input weights
-    (``fc1``) at that rate instead."""
+    (``fc1``) at that rate instead; with ``--cosine``, each rate decays along a
+    cosine to 1 % of itself over the run's ``steps``."""
+
+    def adam(lr):
+        if getattr(args, "cosine", False) and steps:
+            return optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=0.01))
+        return optax.adam(lr)
+
     if args.lr_hidden is None:
-        return optax.adam(args.lr)
+        return adam(args.lr)
 
     def labels(params):
         return {
@@ -162,15 +171,19 @@ def optimizer(args) -> optax.GradientTransformation:
         }
 
     return optax.multi_transform(
-        {True: optax.adam(args.lr_hidden), False: optax.adam(args.lr)}, labels
+        {True: adam(args.lr_hidden), False: adam(args.lr)}, labels
     )
 
 
 def train_one(seed, args, data):
     (x, y), (xv, yv), (xt, yt) = data
     net = training.yin_yang_network(args.hidden, seed=seed, synapses=args.synapses)
-    loss = exact_loss() if args.gradients == "exact" else training.yin_yang_loss()
-    trainer = training.Trainer(net, loss, optimizer(args))
+    if args.gradients == "exact":
+        loss = exact_loss(args.silence)
+    else:
+        loss = training.yin_yang_loss(silence=args.silence)
+    steps = args.epochs * (len(x) // args.batch_size)
+    trainer = training.Trainer(net, loss, optimizer(args, steps))
     result = training.fit(
         trainer,
         (x, y),
@@ -306,6 +319,15 @@ def main(argv=None):
         "probe_gradient) and exit",
     )
     p.add_argument("--probe-batch", type=int, default=200)
+    p.add_argument(
+        "--silence",
+        type=float,
+        default=0.0,
+        help="weight of the hidden layer's silence penalty (keeps neurons firing)",
+    )
+    p.add_argument(
+        "--cosine", action="store_true", help="cosine decay of the rates to 1 %%"
+    )
 
     args = p.parse_args(argv)
     if args.probe_gradient:
@@ -326,6 +348,8 @@ def main(argv=None):
         f"{args.gradients} gradients, {args.epochs} epochs, hidden {args.hidden} "
         f"({'CubaLIF' if args.synapses else 'LIF'}), batch {args.batch_size}, Adam "
         f"{args.lr} (fc1: {args.lr if args.lr_hidden is None else args.lr_hidden})"
+        f"{', cosine decay to 1 %' if args.cosine else ''}, silence penalty "
+        f"{args.silence}"
     )
     print(
         table(

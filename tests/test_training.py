@@ -353,6 +353,18 @@ def test_exact_gradient_loss_runs_inside_jit_on_traced_inputs():
     np.testing.assert_allclose(traced_loss, host[0], rtol=1e-12)
     np.testing.assert_allclose(traced_metrics["rate"], host[1]["rate"], rtol=1e-12)
     assert float(host[1]["rate"]) > 0  # hidden neurons fire: the times matter
+    # the silence penalty adds to the cross-entropy, which is still reported
+    reg = training.yin_yang_loss(
+        nirsim.solvers.Ideal(), silence=2.0, max_spikes=64, max_events=600
+    )
+    total, metrics = reg(net, (x, y))
+    np.testing.assert_allclose(metrics["cross_entropy"], host[0], rtol=1e-12)
+    trace = nirsim.simulate(
+        net, training.yin_yang_spikes(x), t_end=T_END, save_dt=DT, max_spikes=64,
+        max_events=600,
+    )  # fmt: skip
+    penalty = training.silence_penalty(trace, "hidden", 1.0)
+    np.testing.assert_allclose(total, host[0] + 2.0 * penalty, rtol=1e-12)
     grads = eqx.filter_jit(eqx.filter_grad(lambda n: loss(n, (jnp.asarray(x), y))[0]))(net)
     w = np.asarray(grads.nodes["fc1"].weight)
     assert np.all(np.isfinite(w)) and np.any(w != 0)
@@ -399,3 +411,49 @@ def test_exact_yin_yang_loss_is_smooth_in_the_hidden_weights():
     assert int(jnp.sum(counts(w0))) > 20  # many spikes, each moved by the step
     central = float(f(w0 + eta * d) - f(w0 - eta * d)) / (2 * eta)
     np.testing.assert_allclose(central, slope, rtol=1e-2)
+
+
+def test_silence_penalty_is_the_threshold_gap_of_rarely_firing_neurons():
+    """Three LIF neurons (tau 2.5 ms, r 1, threshold 1) on constant drives: neuron 0
+    rests at v_inf = 0.5 (silent on every sample), neuron 1 at 3 (fires on every
+    sample), neuron 2 at the sample's input, 3 on the first of four samples and 0.5
+    on the others. Below threshold ``v(t) = v_inf (1 - exp(-t / tau))`` rises to its
+    last sample, so each silent sample's gap is ``1 - 0.5 (1 - exp(-t_last/tau))``."""
+    graph = nir.NIRGraph.from_list(
+        nir.Affine(weight=np.array([[0.0], [0.0], [1.0]]), bias=np.array([0.5, 3, 0])),
+        nir.LIF(
+            tau=np.full(3, 2.5e-3),
+            r=np.ones(3),
+            v_leak=np.zeros(3),
+            v_threshold=np.ones(3),
+            v_reset=np.zeros(3),
+        ),
+    )
+    net = nirsim.load(graph)
+    drive = np.broadcast_to(np.array([3.0, 0.5, 0.5, 0.5])[:, None, None], (4, 100, 1))
+    current = nirsim.Current(np.ascontiguousarray(drive), dt=1e-4)
+
+    def penalty(net, min_fraction):
+        trace = nirsim.simulate(net, current, t_end=0.01, save_dt=1e-4)
+        counts = np.asarray(trace.spike_counts("lif"))
+        assert (counts[:, 0] == 0).all() and (counts[:, 1] > 0).all()
+        assert (counts[0, 2] > 0) and (counts[1:, 2] == 0).all()
+        p = training.silence_penalty(trace, "lif", 1.0, min_fraction=min_fraction)
+        return p, float(trace.ts[-1])
+
+    p, t_last = penalty(net, 0.2)
+    rise = 1 - math.exp(-t_last / 2.5e-3)
+    gap = 1 - 0.5 * rise
+    np.testing.assert_allclose(p, gap / 3, rtol=1e-12)  # neuron 2 fires on 1/4 > 0.2
+    np.testing.assert_allclose(penalty(net, 0.5)[0], 2 * gap / 3, rtol=1e-12)
+    g = jax.grad(lambda n: penalty(n, 0.2)[0])(net).nodes["affine"]
+    # d gap / d bias_0 = -r (1 - exp(-t_last / tau)), and through weight_0 times the
+    # drive, whose mean over the four samples is 1.125; firing neurons get nothing
+    np.testing.assert_allclose(g.bias, [-rise / 3, 0.0, 0.0], rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(
+        g.weight[:, 0], [-1.125 * rise / 3, 0.0, 0.0], rtol=1e-9, atol=1e-15
+    )
+    with pytest.raises(nirsim.InputError, match="batched"):
+        trace = nirsim.simulate(net, nirsim.Current(drive[0], dt=1e-4), t_end=0.01,
+                                save_dt=1e-4)  # fmt: skip
+        training.silence_penalty(trace, "lif", 1.0)

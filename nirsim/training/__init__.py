@@ -42,6 +42,7 @@ from ._losses import (
     max_membrane_loss as max_membrane_loss,
     mean_membrane as mean_membrane,
     mean_membrane_loss as mean_membrane_loss,
+    silence_penalty as silence_penalty,
     spike_count_loss as spike_count_loss,
     spike_counts as spike_counts,
 )

@@ -119,6 +119,44 @@ def mean_membrane(trace: Trace, node: str, field: str = "v") -> jax.Array:
     return jnp.mean(v, axis=_node_axis_start(trace))
 
 
+def silence_penalty(
+    trace: Trace,
+    node: str,
+    threshold,
+    *,
+    min_fraction: float = 0.2,
+    field: str = "v",
+) -> jax.Array:
+    """A regulariser that keeps the neurons of spiking ``node`` from falling silent
+    under exact spike-time gradients, which cannot revive them: a neuron that fires
+    on no sample has no spike time, hence no gradient from a loss on spikes.
+
+    For each neuron that fires on fewer than ``min_fraction`` of the batch's samples,
+    the mean over its silent samples of ``relu(threshold - max_t field)`` (the gap
+    between its highest sampled membrane and its ``threshold``, in voltage); the
+    result is the mean over the node's neurons, a scalar. Its gradient flows through
+    the sampled membrane (sample densely: ``save_dt`` well below the time
+    constants), and it is 0 for a neuron that fires often enough, so it leaves
+    the selectivity of live neurons alone. Batch axes: the leading axes of the
+    trace (at least one)."""
+    v = trace.states.get(node, {}).get(field)
+    if v is None:
+        raise InputError(
+            f"node '{node}' has no sampled '{field}' in this trace (give save_dt)"
+        )
+    if not trace.batch_shape:
+        raise InputError("silence_penalty needs a batched trace (a batch of samples)")
+    v = _flat_neurons(v, trace, True)
+    peak = jnp.max(v, axis=_node_axis_start(trace))  # (*batch, neurons)
+    peak = peak.reshape(-1, peak.shape[-1])
+    counts = spike_counts(trace, node).reshape(peak.shape)
+    silent = jax.lax.stop_gradient((counts == 0).astype(peak.dtype))
+    rare = jax.lax.stop_gradient(jnp.mean(1.0 - silent, axis=0) < min_fraction)
+    gap = jax.nn.relu(jnp.asarray(threshold, peak.dtype).reshape(-1) - peak)
+    per_neuron = jnp.sum(silent * gap, axis=0) / jnp.maximum(jnp.sum(silent, axis=0), 1)
+    return jnp.mean(jnp.where(rare, per_neuron, 0.0))
+
+
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Mean softmax cross-entropy of ``logits (*batch, classes)`` against integer
     ``labels (*batch,)``."""

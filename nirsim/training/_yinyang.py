@@ -36,7 +36,13 @@ from .._network import Network, load
 from .._simulate import simulate
 from ..solvers.discrete.exponential import exponential
 from ..solvers.surrogate import FastSigmoid
-from ._losses import accuracy, cross_entropy, mean_membrane, spike_counts
+from ._losses import (
+    accuracy,
+    cross_entropy,
+    mean_membrane,
+    silence_penalty,
+    spike_counts,
+)
 
 R_BIG = 0.5
 R_SMALL = 0.1
@@ -266,7 +272,13 @@ def yin_yang_solver(dt: float = DT, *, slope: float = 2.0, dtype: str = "float32
 
 
 def yin_yang_loss(
-    solver=None, *, scale: float = 10.0, t_end: float = T_END, **simulate_kwargs
+    solver=None,
+    *,
+    scale: float = 10.0,
+    t_end: float = T_END,
+    silence: float = 0.0,
+    min_fraction: float = 0.2,
+    **simulate_kwargs,
 ):
     """``loss_fn(network, (features, labels)) -> (loss, metrics)`` for
     :class:`~nirsim.training.Trainer`: simulate the latency-coded batch with
@@ -275,8 +287,13 @@ def yin_yang_loss(
     ``simulate_kwargs`` such as ``max_spikes`` and ``max_events`` bound its buffers,
     hence the memory of reverse mode), and take the
     cross-entropy of ``scale * mean_membrane(trace, "readout")`` (``scale`` in
-    1/voltage). Metrics: ``accuracy`` (argmax of the mean membrane) and ``rate``
-    (hidden spikes per neuron and sample).
+    1/voltage), plus ``silence`` times :func:`silence_penalty` of the hidden layer
+    (``min_fraction``: the share of a batch's samples below which a hidden neuron
+    counts as silent and is pulled back to its threshold; for exact gradients,
+    which cannot revive a neuron that stopped firing). Metrics: ``accuracy``
+    (argmax of the mean membrane), ``rate`` (hidden spikes per neuron and sample),
+    ``silent`` (the share of hidden neurons that fire on no sample of the batch) and,
+    with ``silence``, ``cross_entropy``.
 
     The score is the time-averaged membrane, not the maximum: the maximum over time
     includes the resting value 0 at ``t = 0``, so an output driven only downwards
@@ -296,10 +313,20 @@ def yin_yang_loss(
             **simulate_kwargs,
         )
         scores = mean_membrane(trace, "readout")
+        counts = spike_counts(trace, "hidden")
+        fired = jnp.any(counts.reshape(-1, counts.shape[-1]) > 0, axis=0)
         metrics = {
             "accuracy": accuracy(scores, labels),
-            "rate": jnp.mean(spike_counts(trace, "hidden")),
+            "rate": jnp.mean(counts),
+            "silent": 1.0 - jnp.mean(fired),
         }
-        return cross_entropy(scale * scores, labels), metrics
+        loss = cross_entropy(scale * scores, labels)
+        if silence:
+            metrics["cross_entropy"] = loss
+            threshold = network.nodes["hidden"].v_threshold
+            loss = loss + silence * silence_penalty(
+                trace, "hidden", threshold, min_fraction=min_fraction
+            )
+        return loss, metrics
 
     return loss_fn
