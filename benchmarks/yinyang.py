@@ -47,6 +47,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import nir
 import numpy as np
 import optax
 
@@ -55,13 +56,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import machine, table  # noqa: E402
 
 import nirsim  # noqa: E402
-from nirsim import training  # noqa: E402
+from nirsim import hardware_models, training  # noqa: E402
 from nirsim.solvers import registry  # noqa: E402
 from nirsim.training._yinyang import DT, T_END  # noqa: E402
 
 PRESETS = ("euler", "exponential", "nir-euler", "snntorch", "norse", "spyx", "sinabs",
            "rockpool", "lava-float")  # fmt: skip
-CHIPS = ("loihi2", "spinnaker2", "xylo", "speck")
+CHIPS = ("loihi2", "spinnaker2", "xylo", "speck", "brainscales2")
+CONTINUOUS = ("ideal", "brainscales2")  # back-ends without dt
 
 
 def accuracy_on(network, features, labels, solver, **kw) -> float:
@@ -78,7 +80,8 @@ def backend_rows(network, features, labels, names) -> list[list]:
     chip model at ``dt`` = 1 ms), or the first line of its refusal."""
     rows = []
     for name in names:
-        solver, kw = (None, {}) if name == "ideal" else (name, {"dt": DT})
+        solver = None if name == "ideal" else name
+        kw = {} if name in CONTINUOUS else {"dt": DT}
         t0 = time.perf_counter()
         try:
             acc = f"{100 * accuracy_on(network, features, labels, solver, **kw):.1f}"
@@ -88,16 +91,38 @@ def backend_rows(network, features, labels, names) -> list[list]:
     return rows
 
 
+def qat_chip(args) -> str:
+    """The chip model to fine-tune on: ``--qat-chip``, by default Loihi 2 for the
+    surrogate-trained LIF network (its chip form) and BrainScaleS-2 for the exact-
+    trained CubaLIF network, which it holds as it is (Göltz et al. trained the same
+    kind of network on the chip)."""
+    if args.qat_chip is not None:
+        return args.qat_chip
+    return "brainscales2" if args.gradients == "exact" else "loihi2"
+
+
 def fine_tune_on_chip(network, args, data) -> dict:
-    """Quantisation-aware fine-tuning of the chip form of ``network`` through the
-    chip model ``args.qat_chip``; test accuracies before and after."""
+    """Quantisation-aware fine-tuning of ``network`` (its chip form for the
+    surrogate-trained network) through the chip model :func:`qat_chip`; test
+    accuracies before and after, and a control run of the same epochs on the
+    back-end it was trained with."""
     (x, y), (xv, yv), (xt, yt) = data
-    chip = training.yin_yang_chip_form(network)
-    solver = registry.get_solver(args.qat_chip, dt=DT)
+    exact = args.gradients == "exact"
+    name = qat_chip(args)
+    if exact:
+        chip = network
+        solver = chip_solver(name)
+        chip_loss = training.yin_yang_loss(
+            solver, max_spikes=EXACT_MAX_SPIKES, max_events=EXACT_MAX_EVENTS
+        )
+        float_loss = exact_loss(args.silence)
+    else:
+        chip = training.yin_yang_chip_form(network)
+        solver = registry.get_solver(name, dt=DT)
+        chip_loss, float_loss = training.yin_yang_loss(solver), training.yin_yang_loss()
+    lr = args.qat_lr if args.qat_lr is not None else (args.lr if exact else 3e-2)
     before = accuracy_on(chip, xt, yt, solver)
-    trainer = training.Trainer(
-        chip, training.yin_yang_loss(solver), optax.adam(args.qat_lr)
-    )
+    trainer = training.Trainer(chip, chip_loss, optax.adam(lr))
     result = training.fit(
         trainer,
         (x, y),
@@ -108,11 +133,9 @@ def fine_tune_on_chip(network, args, data) -> dict:
         progress=not args.quiet,
     )
     secs = [h["seconds"] for h in result.history]
-    # control: the same extra epochs, rate and batches on the float rule it was
+    # control: the same extra epochs, rate and batches on the back-end it was
     # trained with, so that the gain on the chip is not mistaken for more training
-    float_trainer = training.Trainer(
-        chip, training.yin_yang_loss(), optax.adam(args.qat_lr)
-    )
+    float_trainer = training.Trainer(chip, float_loss, optax.adam(lr))
     control = training.fit(
         float_trainer,
         (x, y),
@@ -122,6 +145,8 @@ def fine_tune_on_chip(network, args, data) -> dict:
         progress=not args.quiet,
     ).network
     return {
+        "name": name,
+        "lr": lr,
         "chip": chip,
         "control": control,
         "tuned": result.network,
@@ -149,6 +174,15 @@ def exact_loss(silence: float = 0.0):
         max_spikes=EXACT_MAX_SPIKES,
         max_events=EXACT_MAX_EVENTS,
     )
+
+
+def chip_solver(name: str):
+    """The chip model ``name`` for exact-gradient training and scoring:
+    BrainScaleS-2 (continuous time) with one reverse-mode checkpoint per event, like
+    :func:`exact_loss`; a discrete chip at ``dt`` = 1 ms."""
+    if name == "brainscales2":
+        return hardware_models.BrainScaleS2(checkpoints=EXACT_MAX_EVENTS)
+    return registry.get_solver(name, dt=DT)
 
 
 def optimizer(args, steps: int | None = None) -> optax.GradientTransformation:
@@ -295,9 +329,19 @@ def main(argv=None):
     p.add_argument(
         "--lr-hidden", type=float, default=None, help="Adam rate of fc1 (default: --lr)"
     )
-    p.add_argument("--qat-chip", default="loihi2", help="chip model to fine-tune on")
+    p.add_argument(
+        "--qat-chip",
+        default=None,
+        help="chip model to fine-tune on (default: loihi2; brainscales2 in exact mode)",
+    )
     p.add_argument("--qat-epochs", type=int, default=5)
-    p.add_argument("--qat-lr", type=float, default=3e-2)
+    p.add_argument(
+        "--qat-lr",
+        type=float,
+        default=None,
+        help="Adam rate of the fine-tuning (default: 3e-2; --lr in exact mode)",
+    )
+    p.add_argument("--save", default=None, help="write the trained graphs (.nir) here")
     p.add_argument("--train-size", type=int, default=None, help="use the first N samples")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
@@ -366,6 +410,11 @@ def main(argv=None):
         )  # fmt: skip
     )
     print(f"test accuracy: {statistics.mean(tests):.2f} % +- {spread:.2f} (mean +- sd)")
+    if args.save:
+        os.makedirs(args.save, exist_ok=True)
+        for r in runs:
+            path = os.path.join(args.save, f"seed{r['seed']}.nir")
+            nir.write(path, r["network"].to_nir())
     net = runs[0]["network"]
     xt, yt = data[2]
     print(
@@ -379,26 +428,30 @@ def main(argv=None):
         jax.clear_caches()
         return runs
     qat = fine_tune_on_chip(net, args, data)
-    names = ("ideal", "exponential", "loihi2", "spinnaker2")
-    print(
-        table(
-            f"Chip form of the trained graph (seed {args.seeds[0]}) by back-end",
-            ["back-end", "test accuracy (%)", "seconds"],
-            backend_rows(qat["chip"], xt, yt, names),
+    exact = args.gradients == "exact"
+    names = ("ideal", qat["name"]) if exact else ("ideal", "exponential", "loihi2",
+                                                  "spinnaker2")  # fmt: skip
+    if not exact:
+        print(
+            table(
+                f"Chip form of the trained graph (seed {args.seeds[0]}) by back-end",
+                ["back-end", "test accuracy (%)", "seconds"],
+                backend_rows(qat["chip"], xt, yt, names),
+            )
         )
-    )
     print(
-        f"quantisation-aware fine-tuning on {args.qat_chip}: {args.qat_epochs} epochs, "
-        f"Adam {args.qat_lr}, batch {args.batch_size}; epoch {qat['epoch_s']:.2f} s "
+        f"quantisation-aware fine-tuning on {qat['name']}: {args.qat_epochs} epochs, "
+        f"Adam {qat['lr']}, batch {args.batch_size}; epoch {qat['epoch_s']:.2f} s "
         f"(first, with compiling, {qat['first_epoch_s']:.2f} s)"
     )
     print(
-        f"{args.qat_chip} test accuracy: {100 * qat['before']:.1f} % before, "
+        f"{qat['name']} test accuracy: {100 * qat['before']:.1f} % before, "
         f"{100 * qat['after']:.1f} % after (validation {100 * qat['val']:.1f} %)"
     )
+    trained_with = "ideal solver" if exact else "exponential rule"
     for title, network in (
-        (f"Fine-tuned through {args.qat_chip}, by back-end", qat["tuned"]),
-        ("Control: the same extra epochs on the exponential rule, by back-end",
+        (f"Fine-tuned through {qat['name']}, by back-end", qat["tuned"]),
+        (f"Control: the same extra epochs on the {trained_with}, by back-end",
          qat["control"]),
     ):  # fmt: skip
         print(
@@ -408,6 +461,9 @@ def main(argv=None):
                 backend_rows(network, xt, yt, names),
             )
         )
+    if args.save:
+        for label, network in (("qat", qat["tuned"]), ("control", qat["control"])):
+            nir.write(os.path.join(args.save, f"{label}.nir"), network.to_nir())
     jax.clear_caches()
     return runs
 

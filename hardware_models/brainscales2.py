@@ -245,7 +245,12 @@ class BrainScaleS2(AbstractChipModel):
       graph's units either way); magnitudes, seeds, ``weight_bits`` and
       ``readout`` are traced, so models that differ only in them share one compiled
       program;
-    * ``speedup``: chip time is graph time divided by it (1000).
+    * ``speedup``: chip time is graph time divided by it (1000);
+    * ``checkpoints``: reverse-mode checkpoints of the exact solve
+      (:class:`nirsim.solvers.Ideal`), for training through the chip model
+      (quantisation-aware, with exact spike-time gradients; straight through every
+      rounding); ``max_events`` is the most a run uses. Forward values do not depend
+      on it.
     """
 
     seed: Array = eqx.field(converter=_seed, default=0)
@@ -258,6 +263,7 @@ class BrainScaleS2(AbstractChipModel):
     cadc: CADC = CADC()
     raw: bool = eqx.field(static=True, default=False)
     speedup: float = eqx.field(static=True, default=1000.0)
+    checkpoints: int | None = eqx.field(static=True, default=None)
 
     name: ClassVar[str] = "brainscales2"
     supported: ClassVar[tuple[type, ...]] = (Input, Output, Linear, CubaLIF, CubaLI)
@@ -266,6 +272,7 @@ class BrainScaleS2(AbstractChipModel):
         if self.weight_scale is not None:
             positive_number(self.weight_scale, "weight_scale")
         positive_number(self.speedup, "speedup")
+        Ideal(checkpoints=self.checkpoints)  # refuses a bad count
 
     def chip_time(self, t) -> float:
         """Hardware seconds the chip takes for ``t`` seconds of the graph's time."""
@@ -361,7 +368,7 @@ class BrainScaleS2(AbstractChipModel):
             impulse_grid=True,
             subtract=False,
         )
-        sol = Ideal().solve(chip, inputs, ts, t_end, options)
+        sol = Ideal(checkpoints=self.checkpoints).solve(chip, inputs, ts, t_end, options)
         read_key = jax.random.fold_in(trial_key, 2**31 - 1)
         states = dict(sol.states)
         for index, name in enumerate(network.order):
