@@ -204,9 +204,7 @@ def optimizer(args, steps: int | None = None) -> optax.GradientTransformation:
             for node, fields in params.items()
         }
 
-    return optax.multi_transform(
-        {True: adam(args.lr_hidden), False: adam(args.lr)}, labels
-    )
+    return optax.multi_transform({True: adam(args.lr_hidden), False: adam(args.lr)}, labels)
 
 
 def train_one(seed, args, data):
@@ -319,6 +317,37 @@ def probe_gradient(args) -> None:
     )
 
 
+def print_chip_form_rows(net, xt, yt, seed) -> None:
+    """The back-end table of the chip form of the exact-trained CubaLIF network
+    (:func:`nirsim.training.yin_yang_chip_form`: the readout a CubaLIF that never
+    fires, ``r = tau_mem / dt``), which the importers that map no CubaLI hold."""
+    print(
+        table(
+            f"Chip form of the trained graph (seed {seed}) by back-end",
+            ["back-end", "test accuracy (%)", "seconds"],
+            backend_rows(
+                training.yin_yang_chip_form(net), xt, yt, ("ideal",) + PRESETS + CHIPS
+            ),
+        )
+    )
+
+
+def evaluate(path) -> None:
+    """``--evaluate FILE``: the test accuracy of a saved trained graph on every
+    back-end, as it is and in its chip form."""
+    net = nirsim.load(path)
+    xt, yt = training.yin_yang("test")
+    print(f"machine: {machine()}")
+    print(
+        table(
+            f"{path} on the test set by back-end",
+            ["back-end", "test accuracy (%)", "seconds"],
+            backend_rows(net, xt, yt, ("ideal",) + PRESETS + CHIPS),
+        )
+    )
+    print_chip_form_rows(net, xt, yt, path)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--epochs", type=int, default=20)
@@ -373,7 +402,15 @@ def main(argv=None):
         "--cosine", action="store_true", help="cosine decay of the rates to 1 %%"
     )
 
+    p.add_argument(
+        "--evaluate",
+        default=None,
+        metavar="FILE",
+        help="only run a saved trained graph (.nir) on every back-end and exit",
+    )
     args = p.parse_args(argv)
+    if args.evaluate:
+        return evaluate(args.evaluate)
     if args.probe_gradient:
         return probe_gradient(args)
     data = tuple(training.yin_yang(s) for s in ("train", "validation", "test"))
@@ -424,6 +461,8 @@ def main(argv=None):
             backend_rows(net, xt, yt, ("ideal",) + PRESETS + CHIPS),
         )
     )
+    if args.gradients == "exact":
+        print_chip_form_rows(net, xt, yt, args.seeds[0])
     if args.qat_epochs <= 0:
         jax.clear_caches()
         return runs

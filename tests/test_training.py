@@ -308,6 +308,37 @@ def test_chip_form_keeps_the_behaviour_and_fits_loihi(data):
     Loihi2(dt=DT).check(chip)
 
 
+def test_chip_form_of_the_cuba_network_keeps_the_exact_behaviour():
+    """The exact-gradient network (CubaLIF hidden layer, CubaLI readout): every
+    CubaLIF gets ``r = tau_mem / dt`` with every ``r W`` kept, the readout becomes a
+    CubaLIF that never fires. The ideal solver gives the same hidden spikes and the
+    readout's membrane to rounding; Loihi 2 and Xylo refuse the original (CubaLI)
+    and hold the rewritten graph."""
+    from nirsim.hardware_models import Loihi2, Xylo
+    from nirsim.primitives import CubaLIF
+
+    net = training.yin_yang_network(12, seed=3, synapses=True)
+    chip = training.yin_yang_chip_form(net)
+    assert all(isinstance(chip.nodes[n], CubaLIF) for n in ("hidden", "readout"))
+    np.testing.assert_allclose(chip.nodes["hidden"].r, 10e-3 / DT)
+    np.testing.assert_allclose(
+        chip.nodes["fc1"].weight, net.nodes["fc1"].weight * 4 / 10, rtol=1e-15
+    )
+    x, _ = training.yin_yang("test", size=6, seed=2)
+    spikes = training.yin_yang_spikes(jnp.asarray(x))
+    a = nirsim.simulate(net, spikes, t_end=T_END, save_dt=DT)
+    b = nirsim.simulate(chip, spikes, t_end=T_END, save_dt=DT)
+    np.testing.assert_array_equal(a.spike_counts("hidden"), b.spike_counts("hidden"))
+    assert int(np.sum(a.spike_counts("hidden"))) > 0
+    assert int(np.sum(b.spike_counts("readout"))) == 0
+    va, vb = a.states["readout"]["v"], b.states["readout"]["v"]
+    np.testing.assert_allclose(vb, va, rtol=1e-12, atol=1e-12)
+    for model in (Loihi2(dt=DT), Xylo(dt=DT)):
+        with pytest.raises(nirsim.GraphError, match="'readout' \\(CubaLI\\)"):
+            model.check(net)
+        model.check(chip)
+
+
 def test_chip_form_refuses_a_neuron_fed_by_an_affine():
     net = small_net().to_nir()
     w = net.nodes["fc1"].weight

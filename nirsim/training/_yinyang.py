@@ -209,32 +209,39 @@ def yin_yang_network(
 def yin_yang_chip_form(
     network: Network, *, dt: float = DT, readout_threshold: float = 100.0
 ) -> Network:
-    """The Yin-Yang network (:func:`yin_yang_network`, trained or not) rewritten so
-    that a chip importer that ignores ``r`` reads it as the graph means, with the
-    same behaviour in every exact or discrete model.
+    """The Yin-Yang network (:func:`yin_yang_network`, trained or not, either kind)
+    rewritten so that a chip importer that ignores or fixes ``r`` reads it as the
+    graph means, with the same behaviour in every exact or discrete model.
 
     Two rewrites, node by node:
 
-    * each LIF's ``r`` becomes ``dt`` and the weights feeding it are multiplied by
-      ``r / dt`` (per target neuron), so every product ``r W`` and hence every jump
-      ``r W / tau`` a spike causes is unchanged: Loihi 2's paper mapping moves the
-      membrane by ``W dt / tau`` per event whatever ``r`` says
-      (:mod:`nirsim.hardware_models.loihi2`), which is then the graph's jump;
-    * the LI readout becomes a LIF with the same ``tau``, ``r = dt`` (weights scaled
-      as above), ``v_leak``, ``v_reset = 0`` and ``v_threshold = readout_threshold``
-      (in the graph's voltage units, default 100: far above the readout's scores,
-      which are of order 1). Below threshold a LIF is an LI, so the readout's
-      membrane is unchanged as long as it stays below ``readout_threshold``; chips
-      that map LIF but not LI (Loihi 2, SpiNNaker2) then hold the whole graph.
+    * ``r`` is set to what the chips expect and the weights feeding the neuron are
+      multiplied by ``r_old / r_new`` (per target neuron), so every product ``r W``
+      (``r w_in W`` for a CubaLIF), hence every jump or synaptic kick a spike
+      causes, is unchanged: a LIF gets ``r = dt`` (Loihi 2's paper mapping moves
+      the membrane by ``W dt / tau`` per event whatever ``r`` says,
+      :mod:`nirsim.hardware_models.loihi2`, which is then the graph's jump); a
+      CubaLIF gets ``r = tau_mem / dt`` (lava-dl's CUBA neuron, which refuses any
+      other, reads the same graph then);
+    * the non-spiking readout (LI, CubaLI) becomes a spiking one of the same kind
+      (LIF, CubaLIF) with the same time constants and ``v_leak``, ``r`` as above,
+      ``v_reset = 0`` and ``v_threshold = readout_threshold`` (in the graph's voltage
+      units, default 100: far above the readout's scores, which are of order 1).
+      Below threshold it is the readout it replaces, so its membrane is unchanged
+      as long as it stays below ``readout_threshold``; chips and frameworks that map
+      LIF or CubaLIF but not LI or CubaLI then hold the whole graph.
     """
-    from ..primitives import LI, LIF, Linear
+    from ..primitives import LI, LIF, CubaLI, CubaLIF, Linear
 
     graph = network.to_nir()
     nodes = dict(graph.nodes)
     for name, prim in network.nodes.items():
-        if not isinstance(prim, LIF | LI):
+        if not isinstance(prim, LIF | LI | CubaLIF | CubaLI):
             continue
+        cuba = isinstance(prim, CubaLIF | CubaLI)
         r = np.asarray(prim.r, dtype=float)
+        tau = np.asarray(prim.tau_mem if cuba else prim.tau, dtype=float)
+        r_new = tau / dt if cuba else np.full_like(tau, dt)
         for pred in network.predecessors(name):
             feeds = tuple(network.successors(pred))
             if not isinstance(network.nodes[pred], Linear) or feeds != (name,):
@@ -244,21 +251,28 @@ def yin_yang_chip_form(
                     "feeds this neuron alone can carry its r"
                 )
             w = np.asarray(nodes[pred].weight, dtype=float)
-            nodes[pred] = nir.Linear(weight=w * (r / dt)[:, None])
-        tau = np.asarray(prim.tau, dtype=float)
+            nodes[pred] = nir.Linear(weight=w * (r / r_new)[:, None])
         ones = np.ones_like(tau)
-        if isinstance(prim, LI):
+        if isinstance(prim, LI | CubaLI):
             threshold, reset = readout_threshold * ones, 0 * ones
         else:
             threshold = np.asarray(prim.v_threshold, dtype=float)
             reset = np.asarray(prim.v_reset, dtype=float)
-        nodes[name] = nir.LIF(
-            tau=tau,
-            r=dt * ones,
+        common = dict(
+            r=r_new,
             v_leak=np.asarray(prim.v_leak, dtype=float),
             v_threshold=threshold,
             v_reset=reset,
         )
+        if cuba:
+            nodes[name] = nir.CubaLIF(
+                tau_syn=np.asarray(prim.tau_syn, dtype=float),
+                tau_mem=tau,
+                w_in=np.asarray(prim.w_in, dtype=float),
+                **common,
+            )
+        else:
+            nodes[name] = nir.LIF(tau=tau, **common)
     return load(nir.NIRGraph(nodes=nodes, edges=graph.edges))
 
 
