@@ -1,40 +1,48 @@
-"""Yin-Yang (Kriener et al. 2021) trained in nirsim, with surrogate gradients in
-discrete time.
+"""Yin-Yang (Kriener et al. 2021) trained in nirsim: with exact spike-time gradients
+through the event-driven ideal solve, and with surrogate gradients in discrete time.
 
-The network is :func:`nirsim.training.yin_yang_network`: 4 latency-coded inputs plus
-a bias spike -> ``hidden`` LIF (120) -> 3 LI readout neurons, ``tau = 10 ms``,
-simulated for 40 ms in steps of 1 ms with the ``exponential`` rule in float32
-(:func:`nirsim.training.yin_yang_solver`, surrogate ``FastSigmoid(2)``), and trained
-with Adam on the cross-entropy of the readout's time-averaged membrane
-(:func:`nirsim.training.yin_yang_loss`), weights only, batch 50, on the canonical
-split (train 5000, validation 1000, test 1000). Per seed it reports the test accuracy
-after the last epoch, the validation accuracy, and the time per epoch (the first
-epoch, which includes compiling, apart). The trained graph of the first seed is then
-run on the test set by the ideal (exact) solver and by each framework preset with
-``dt`` = 1 ms, which read the same ``.nir`` file in their own ways (README's preset
-table).
+**Exact gradients** (``--gradients exact --synapses``, the headline result): the
+network is ``yin_yang_network(synapses=True)``, 4 latency-coded inputs plus a bias
+spike -> 120 CubaLIF (``tau_syn`` 5 ms, ``tau_mem`` 10 ms) -> 3 CubaLI readout
+neurons, solved exactly for 40 ms; loss: the cross-entropy of 10 x the readout's
+membrane averaged over 1 ms samples, plus ``--silence`` times the hidden layer's
+silence penalty (:func:`nirsim.training.silence_penalty`: it pulls neurons that fire
+on fewer than 20 % of a batch back to threshold, since an exact gradient cannot
+revive a neuron with no spike); reverse mode through the solve, one checkpoint per
+event; Adam ``--lr`` with ``--cosine`` decay, batch 50, weights only. Why a CubaLI
+readout and not an LI: :func:`nirsim.training.yin_yang_network`.
 
-The chip models run the same file too: Loihi 2, Xylo and Speck refuse the LI readout
-(their importers map no LI) and SpiNNaker2 reads it; then
-:func:`nirsim.training.yin_yang_chip_form` rewrites the trained graph into one with the
-same behaviour that Loihi 2 and SpiNNaker2 hold (LIF readout with an unreachable
-threshold, ``r = dt`` with the weights scaled to keep ``r W``), which is run on the
-exact, trained-with and chip back-ends.
+**Surrogate gradients** (default): ``yin_yang_network()``, 120 LIF -> 3 LI,
+``tau = 10 ms``, 40 ms in steps of 1 ms with the ``exponential`` rule in float32
+(:func:`nirsim.training.yin_yang_solver`, surrogate ``FastSigmoid(2)``), the same
+cross-entropy.
 
-**Quantisation-aware fine-tuning** (``--qat-chip``, default ``loihi2``): the
-chip-form graph is trained ``--qat-epochs`` more epochs *through the chip model*
-(forward pass the chip's, gradients straight through every quantisation and the
-surrogate's through every spike: :mod:`nirsim.hardware_models.base`), same loss,
-Adam ``--qat-lr`` (the chip-form weights are ``tau/dt = 10`` times the trained
-ones, hence a larger rate), and its test accuracy on the chip is reported before
-and after, with the fine-tuned graph's accuracy back on the float back-ends.
+Both use the canonical split (train 5000, validation 1000, test 1000). Per seed it
+reports the test accuracy after the last epoch, the validation accuracy, and the
+time per epoch (the first epoch, which includes compiling, apart). The trained
+graph of the first seed is then run on the test set by the ideal (exact) solver, by
+each framework preset with ``dt`` = 1 ms, which read the same ``.nir`` file in their
+own ways (README's preset table), and by each chip model. Where importers map no LI
+or CubaLI, :func:`nirsim.training.yin_yang_chip_form` rewrites the trained graph
+into one with the same behaviour (the readout a LIF or CubaLIF with an unreachable
+threshold, ``r`` as the chips expect with the weights scaled to keep ``r W``), and
+that is run too.
 
-``--gradients exact`` trains the same network with exact spike-time gradients
-through the ideal solver instead (reverse mode through the event-driven solve; the
-readout's membrane sampled every 1 ms).
+**Quantisation-aware fine-tuning** (``--qat-chip``; default ``loihi2`` for the
+surrogate network, in its chip form, and ``brainscales2`` for the exact one, which
+that chip holds as it is): the graph is trained ``--qat-epochs`` more epochs
+*through the chip model* (forward pass the chip's, gradients straight through every
+quantisation, and the surrogate's through every spike on a discrete chip or the
+exact spike-time gradient on BrainScaleS-2: :mod:`nirsim.hardware_models.base`),
+same loss, Adam ``--qat-lr``, and its test accuracy on the chip is reported before
+and after, beside a control run of the same epochs on the back-end it was trained
+with.
 
-Run: ``python benchmarks/yinyang.py [--epochs 20] [--seeds 0 1 2 3 4]
-[--qat-epochs 5] [--gradients exact]``; results go in benchmarks/RESULTS.md.
+Run: ``python benchmarks/yinyang.py --gradients exact --synapses --lr 1e-3 --cosine
+--silence 1 --epochs 30 --qat-epochs 3`` (exact) or ``python benchmarks/yinyang.py
+--epochs 20`` (surrogate); ``--save DIR`` writes the trained graphs, ``--evaluate
+FILE`` runs a saved one on every back-end, ``--probe-gradient`` checks how far the
+exact gradient predicts the loss. Results go in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations

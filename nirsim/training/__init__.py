@@ -22,9 +22,13 @@ Gradients: on a discrete back-end they are surrogate gradients of the spike deci
 (``nirsim.solvers.surrogate``); through a chip model (``nirsim.hardware_models``) the
 forward pass is the chip's and each quantisation passes the gradient straight through
 (quantisation-aware training; :func:`yin_yang_chip_form` puts the Yin-Yang graph in a
-form Loihi 2 holds); losses written on spike times
-(:func:`first_spike_times`) take exact spike-time gradients from the ideal solver
-unchanged once it provides them (issue 9).
+form Loihi 2 holds); through the ideal solver (``nirsim.solvers.Ideal``) every
+loss takes exact spike-time gradients (implicit differentiation at each crossing,
+reverse mode through the event-driven solve). Two things make a loss trainable with
+exact gradients: it must be continuous in the spike times (sample a CubaLI readout,
+whose membrane is continuous, not an LI, whose membrane jumps at each spike), and
+neurons that stop firing must be brought back (:func:`silence_penalty`), since a
+neuron with no spike has no spike time to differentiate.
 """
 
 from ._checkpoint import (

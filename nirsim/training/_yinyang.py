@@ -332,7 +332,7 @@ def yin_yang_loss(
         metrics = {
             "accuracy": accuracy(scores, labels),
             "rate": jnp.mean(counts),
-            "silent": 1.0 - jnp.mean(fired),
+            "silent": jnp.mean(~fired),
         }
         loss = cross_entropy(scale * scores, labels)
         if silence:
