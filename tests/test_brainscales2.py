@@ -460,3 +460,29 @@ def test_gradients_reach_the_weights_through_the_roundings():
     for readout in (False, True):
         g = jax.grad(loss)(net, readout)
         np.testing.assert_allclose(float(g.nodes["w"].weight[0, 0]), expected, rtol=1e-6)
+
+
+def test_checkpoints_change_neither_values_nor_gradients():
+    """``checkpoints`` only chooses how reverse mode stores the exact solve: the
+    spikes, the membrane and the gradient are those of the default; a count below 1
+    is refused."""
+    import jax
+
+    net = nirsim.load(_graph([[0.9], [0.3]], _cuba(2, r=10.0, vth=1.0)))
+    x = Spikes(np.array([1e-3, 4e-3]), np.array([0, 0]), n_neurons=1)
+
+    def run(net, checkpoints):
+        model = BrainScaleS2(checkpoints=checkpoints)
+        return nirsim.simulate(net, x, t_end=0.02, save_dt=1e-3, solver=model)
+
+    a, b = run(net, None), run(net, 64)
+    assert int(np.sum(a.spike_counts("lif"))) > 0
+    np.testing.assert_array_equal(a.spike_counts("lif"), b.spike_counts("lif"))
+    np.testing.assert_array_equal(a.states["lif"]["v"], b.states["lif"]["v"])
+    ga, gb = (
+        jax.grad(lambda n, c=c: run(n, c).states["lif"]["v"].sum())(net) for c in (None, 64)
+    )
+    np.testing.assert_allclose(gb.nodes["w"].weight, ga.nodes["w"].weight, rtol=1e-12)
+    assert np.any(np.asarray(ga.nodes["w"].weight) != 0)
+    with pytest.raises(nirsim.InputError, match="checkpoints"):
+        BrainScaleS2(checkpoints=0)
