@@ -117,16 +117,15 @@ def fine_tune_on_chip(network, args, data) -> dict:
     (x, y), (xv, yv), (xt, yt) = data
     exact = args.gradients == "exact"
     name = qat_chip(args)
+    solver = chip_solver(name)
     if exact:
         chip = network
-        solver = chip_solver(name)
         chip_loss = training.yin_yang_loss(
             solver, max_spikes=EXACT_MAX_SPIKES, max_events=EXACT_MAX_EVENTS
         )
         float_loss = exact_loss(args.silence)
     else:
         chip = training.yin_yang_chip_form(network)
-        solver = registry.get_solver(name, dt=DT)
         chip_loss, float_loss = training.yin_yang_loss(solver), training.yin_yang_loss()
     lr = args.qat_lr if args.qat_lr is not None else (args.lr if exact else 3e-2)
     before = accuracy_on(chip, xt, yt, solver)
@@ -185,8 +184,8 @@ def exact_loss(silence: float = 0.0):
 
 
 def chip_solver(name: str):
-    """The chip model ``name`` for exact-gradient training and scoring:
-    BrainScaleS-2 (continuous time) with one reverse-mode checkpoint per event, like
+    """The chip model ``name`` to fine-tune through and score on: BrainScaleS-2
+    (continuous time) with one reverse-mode checkpoint per event, like
     :func:`exact_loss`; a discrete chip at ``dt`` = 1 ms."""
     if name == "brainscales2":
         return hardware_models.BrainScaleS2(checkpoints=EXACT_MAX_EVENTS)
@@ -199,7 +198,7 @@ def optimizer(args, steps: int | None = None) -> optax.GradientTransformation:
     cosine to 1 % of itself over the run's ``steps``."""
 
     def adam(lr):
-        if getattr(args, "cosine", False) and steps:
+        if args.cosine and steps:
             return optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=0.01))
         return optax.adam(lr)
 
@@ -409,7 +408,6 @@ def main(argv=None):
     p.add_argument(
         "--cosine", action="store_true", help="cosine decay of the rates to 1 %%"
     )
-
     p.add_argument(
         "--evaluate",
         default=None,

@@ -139,15 +139,9 @@ def silence_penalty(
     constants), and it is 0 for a neuron that fires often enough, so it leaves
     the selectivity of live neurons alone. Batch axes: the leading axes of the
     trace (at least one)."""
-    v = trace.states.get(node, {}).get(field)
-    if v is None:
-        raise InputError(
-            f"node '{node}' has no sampled '{field}' in this trace (give save_dt)"
-        )
     if not trace.batch_shape:
         raise InputError("silence_penalty needs a batched trace (a batch of samples)")
-    v = _flat_neurons(v, trace, True)
-    peak = jnp.max(v, axis=_node_axis_start(trace))  # (*batch, neurons)
+    peak = max_membrane(trace, node, field)  # (*batch, neurons)
     peak = peak.reshape(-1, peak.shape[-1])
     counts = spike_counts(trace, node).reshape(peak.shape)
     silent = jax.lax.stop_gradient((counts == 0).astype(peak.dtype))
